@@ -1,0 +1,74 @@
+# The COCO 2014 source: downloaded and extracted, generated (sample), or already on disk.
+
+if config["sample_dataset"] is not None:
+    if config["download"]:
+        raise WorkflowError(
+            "sample_dataset generates a synthetic COCO at coco_dir; set download: false with it"
+        )
+
+    rule make_sample_coco:
+        output:
+            train_images=directory(coco_images_dir("train")),
+            val_images=directory(coco_images_dir("val")),
+            train_instances=coco_instances("train"),
+            val_instances=coco_instances("val"),
+        params:
+            sample=config["sample_dataset"],
+        log:
+            f"{LOGS}/make_sample_coco.log",
+        shell:
+            "python scripts/make_sample_coco.py --output $(dirname {output.train_images})"
+            " --train-images {params.sample[train_images]}"
+            " --val-images {params.sample[val_images]}"
+            " --seed {params.sample[seed]} > {log} 2>&1"
+
+elif config["download"]:
+
+    rule download_coco_zip:
+        # Compute nodes of clusters often have no internet: download where Snakemake runs.
+        localrule: True
+        output:
+            downloaded_zip(f"{ZIP_DIR}/{{zip_name}}"),
+        params:
+            url=zip_url,
+            md5=zip_md5,
+        log:
+            f"{LOGS}/download/{{zip_name}}.log",
+        benchmark:
+            f"{BENCHMARKS}/download/{{zip_name}}.tsv"
+        resources:
+            runtime=24 * 60,
+        shell:
+            "python scripts/download_coco.py --url {params.url} --md5 {params.md5}"
+            " --output {output} --log {log}"
+
+    rule extract_coco_images:
+        input:
+            f"{ZIP_DIR}/{{split}}2014.zip",
+        output:
+            directory(f"{COCO_DIR}/{{split}}2014"),
+        log:
+            f"{LOGS}/extract/{{split}}2014.log",
+        benchmark:
+            f"{BENCHMARKS}/extract/{{split}}2014.tsv"
+        resources:
+            runtime=120,
+        shell:
+            "python scripts/extract_coco_zip.py {input} --into $(dirname {output})"
+            " --member {wildcards.split}2014/ --log {log}"
+
+    rule extract_coco_annotations:
+        input:
+            f"{ZIP_DIR}/{ANNOTATIONS_ZIP}",
+        output:
+            train=coco_instances("train"),
+            val=coco_instances("val"),
+        log:
+            f"{LOGS}/extract/annotations.log",
+        shell:
+            "python scripts/extract_coco_zip.py {input} --into $(dirname $(dirname {output.train}))"
+            " --member annotations/instances_train2014.json"
+            " --member annotations/instances_val2014.json --log {log}"
+
+else:
+    check_existing_coco()

@@ -1,0 +1,143 @@
+# Helpers shared by the rules: paths, per-model settings, checks of the COCO source.
+
+import re
+from pathlib import Path
+
+SPLITS = ("train", "val")
+SPLIT_IMAGE_ZIPS = {split: f"{split}2014.zip" for split in SPLITS}
+ANNOTATIONS_ZIP = "annotations_trainval2014.zip"
+# Where each zip lives under coco_url.
+ZIP_URL_PATHS = {
+    **{name: f"zips/{name}" for name in SPLIT_IMAGE_ZIPS.values()},
+    ANNOTATIONS_ZIP: f"annotations/{ANNOTATIONS_ZIP}",
+}
+COCO_DIR = config["coco_dir"]
+ZIP_DIR = config["zip_dir"]
+RESULTS = "results"
+LOGS = f"{RESULTS}/logs"
+BENCHMARKS = f"{RESULTS}/benchmarks"
+
+
+wildcard_constraints:
+    split="|".join(SPLITS),
+    shard=r"\d{5}",
+    num_shards=r"\d{5}",
+    dataset=r"[^/]+",
+    zip_name="|".join(re.escape(name) for name in ZIP_URL_PATHS),
+
+
+def coco_images_dir(split):
+    return f"{COCO_DIR}/{split}2014"
+
+
+def coco_instances(split):
+    return f"{COCO_DIR}/annotations/instances_{split}2014.json"
+
+
+def zip_url(wildcards):
+    return f"{config['coco_url'].rstrip('/')}/{ZIP_URL_PATHS[wildcards.zip_name]}"
+
+
+def zip_md5(wildcards):
+    return config["coco_md5"][wildcards.zip_name]
+
+
+def downloaded_zip(path):
+    """Keep the zips read-only, or let Snakemake delete them after extraction."""
+    return protected(path) if config["keep_zips"] else temp(path)
+
+
+def dataset_id(model):
+    """TFRecords are shared by every model with the same category and threshold."""
+    settings = config["models"][model]
+    slug = re.sub(r"[^A-Za-z0-9]+", "_", settings["category"]).strip("_")
+    return f"{slug}-{settings['area_threshold']}"
+
+
+DATASETS = {
+    dataset_id(model): {
+        "category": settings["category"],
+        "area_threshold": settings["area_threshold"],
+    }
+    for model, settings in config["models"].items()
+}
+
+
+def dataset_dir(dataset):
+    return f"{RESULTS}/datasets/{dataset}"
+
+
+def num_shards(split):
+    return config["dataset"][f"{split}_shards"]
+
+
+def shard_records(dataset, split):
+    n = num_shards(split)
+    return [
+        f"{dataset_dir(dataset)}/records/{split}.record-{shard:05d}-of-{n:05d}"
+        for shard in range(n)
+    ]
+
+
+def shard_reports(dataset, split):
+    n = num_shards(split)
+    return [
+        f"{dataset_dir(dataset)}/reports/{split}-{shard:05d}-of-{n:05d}.json"
+        for shard in range(n)
+    ]
+
+
+def dataset_outputs(dataset):
+    return [
+        *shard_records(dataset, "train"),
+        *shard_records(dataset, "val"),
+        f"{dataset_dir(dataset)}/labels.txt",
+        f"{dataset_dir(dataset)}/summary.json",
+    ]
+
+
+# Input and params functions of the rules.
+
+
+def split_instances(wildcards):
+    return coco_instances(wildcards.split)
+
+
+def split_images_dir(wildcards):
+    return coco_images_dir(wildcards.split)
+
+
+def dataset_category(wildcards):
+    return DATASETS[wildcards.dataset]["category"]
+
+
+def dataset_area_threshold(wildcards):
+    return DATASETS[wildcards.dataset]["area_threshold"]
+
+
+def train_shard_reports(wildcards):
+    return shard_reports(wildcards.dataset, "train")
+
+
+def val_shard_reports(wildcards):
+    return shard_reports(wildcards.dataset, "val")
+
+
+def summary_split_args(wildcards, input):
+    return " ".join(
+        f"--split {split} {input[split]} {' '.join(input[f'{split}_reports'])}"
+        for split in SPLITS
+    )
+
+
+def check_existing_coco():
+    """With download: false, name whatever the COCO root lacks before any job runs."""
+    expected = [coco_images_dir(split) for split in SPLITS]
+    expected += [coco_instances(split) for split in SPLITS]
+    missing = [path for path in expected if not Path(path).exists()]
+    if missing:
+        raise WorkflowError(
+            f"download is false, but the COCO 2014 copy at coco_dir={COCO_DIR!r} lacks: "
+            + ", ".join(missing)
+            + ". Point coco_dir at an extracted COCO 2014 root, or set download: true."
+        )

@@ -1,0 +1,73 @@
+# COCO 2014 -> Visual Wake Words labels -> sharded, slim-compatible TFRecords.
+
+
+rule vww_annotations:
+    input:
+        split_instances,
+    output:
+        f"{RESULTS}/datasets/{{dataset}}/annotations/{{split}}.json",
+    params:
+        category=dataset_category,
+        area_threshold=dataset_area_threshold,
+    log:
+        f"{LOGS}/datasets/{{dataset}}/annotations_{{split}}.log",
+    resources:
+        # the train instances JSON is 450 MB once parsed into Python objects, several GB
+        mem_mb=6000,
+    shell:
+        "python scripts/make_vww_annotations.py --instances {input}"
+        " --category {params.category:q} --area-threshold {params.area_threshold}"
+        " --output {output} --log {log}"
+
+
+rule label_map:
+    input:
+        f"{RESULTS}/datasets/{{dataset}}/annotations/train.json",
+    output:
+        f"{RESULTS}/datasets/{{dataset}}/labels.txt",
+    log:
+        f"{LOGS}/datasets/{{dataset}}/label_map.log",
+    shell:
+        "python scripts/write_label_map.py --annotations {input} --output {output} > {log} 2>&1"
+
+
+rule tfrecord_shard:
+    input:
+        annotations=f"{RESULTS}/datasets/{{dataset}}/annotations/{{split}}.json",
+        images=split_images_dir,
+    output:
+        records=f"{RESULTS}/datasets/{{dataset}}/records/{{split}}.record-{{shard}}-of-{{num_shards}}",
+        report=f"{RESULTS}/datasets/{{dataset}}/reports/{{split}}-{{shard}}-of-{{num_shards}}.json",
+    log:
+        f"{LOGS}/datasets/{{dataset}}/{{split}}-{{shard}}-of-{{num_shards}}.log",
+    benchmark:
+        f"{BENCHMARKS}/datasets/{{dataset}}/{{split}}-{{shard}}-of-{{num_shards}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    shell:
+        "python scripts/build_tfrecord_shard.py --annotations {input.annotations}"
+        " --images {input.images} --shard {wildcards.shard} --num-shards {wildcards.num_shards}"
+        " --output {output.records} --report {output.report} --log {log}"
+
+
+rule dataset_summary:
+    input:
+        train=f"{RESULTS}/datasets/{{dataset}}/annotations/train.json",
+        val=f"{RESULTS}/datasets/{{dataset}}/annotations/val.json",
+        train_reports=train_shard_reports,
+        val_reports=val_shard_reports,
+    output:
+        f"{RESULTS}/datasets/{{dataset}}/summary.json",
+    params:
+        splits=summary_split_args,
+    log:
+        f"{LOGS}/datasets/{{dataset}}/summary.log",
+    shell:
+        "python scripts/summarize_dataset.py {params.splits} --output {output} --log {log}"
+
+
+rule dataset:
+    input:
+        [path for dataset in sorted(DATASETS) for path in dataset_outputs(dataset)],

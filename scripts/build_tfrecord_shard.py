@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""Write one TFRecord shard of a Visual Wake Words split.
+
+The shard holds every --num-shards-th image of the VWW annotations (id-sorted), starting
+at --shard, so independent jobs build the shards in parallel and together hold every image
+exactly once. Images TensorFlow's JPEG decoder cannot read as stored (CMYK, PNG data under
+a .jpg name) are re-encoded; images that cannot be read at all are skipped and listed in
+the JSON report with the reason. The shard is written under a temporary name and moved into
+place only when complete.
+
+Example:
+  python scripts/build_tfrecord_shard.py --annotations vww_train.json \\
+      --images data/coco/train2014 --shard 0 --num-shards 100 \\
+      --output records/train.record-00000-of-00100 --report reports/train-00000.json
+"""
+
+import argparse
+import logging
+from pathlib import Path
+
+import tensorflow as tf
+
+from vww.coco import load_json
+from vww.files import atomic_path, write_json
+from vww.images import UnreadableImageError, tf_jpeg
+from vww.logs import setup_logging
+from vww.records import serialize_example, shard_images
+
+
+def build_shard(images, images_dir, output):
+    """Write the records of `images` to `output`; return the shard's report."""
+    reencoded, skipped, labels = [], [], [0, 0]
+    with atomic_path(output) as tmp, tf.io.TFRecordWriter(str(tmp)) as writer:
+        for image in images:
+            path = Path(images_dir) / image["file_name"]
+            try:
+                data = path.read_bytes()
+                jpeg, height, width, reason = tf_jpeg(data, image["file_name"])
+            except (OSError, UnreadableImageError) as err:
+                logging.warning("skipped %s: %s", path, err)
+                skipped.append({"file_name": image["file_name"], "id": image["id"],
+                                "reason": str(err)})
+                continue
+            if reason:
+                reencoded.append({"file_name": image["file_name"], "reason": reason})
+            writer.write(serialize_example(image, jpeg, height, width))
+            labels[image["label"]] += 1
+    return {
+        "images": len(images),
+        "records": sum(labels),
+        "records_by_label": {"0": labels[0], "1": labels[1]},
+        "reencoded": reencoded,
+        "skipped": skipped,
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--annotations", required=True, help="VWW annotations JSON of the split")
+    parser.add_argument("--images", required=True, help="folder of the split's images")
+    parser.add_argument("--shard", type=int, required=True, help="shard index, from 0")
+    parser.add_argument("--num-shards", type=int, required=True, help="shards in the split")
+    parser.add_argument("--output", required=True, help="TFRecord file to write")
+    parser.add_argument("--report", required=True, help="JSON report to write")
+    parser.add_argument("--log", help="log file (default: stderr)")
+    args = parser.parse_args(argv)
+    setup_logging(args.log)
+    if not 0 <= args.shard < args.num_shards:
+        parser.error(f"--shard must be in [0, {args.num_shards})")
+
+    images = shard_images(load_json(args.annotations)["images"], args.shard, args.num_shards)
+    report = build_shard(images, args.images, args.output)
+    report.update(shard=args.shard, num_shards=args.num_shards, output=Path(args.output).name)
+    write_json(args.report, report)
+    logging.info(
+        "%s: %d records from %d images (%d re-encoded, %d skipped)", args.output,
+        report["records"], report["images"], len(report["reencoded"]), len(report["skipped"]),
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Write a small synthetic COCO 2014 dataset, to try the workflow without the 19 GB download.
+
+It has the exact COCO 2014 layout (OUTPUT/train2014/COCO_train2014_%012d.jpg, OUTPUT/val2014/,
+OUTPUT/annotations/instances_{train,val}2014.json with the 80 real categories) and the
+awkward cases of the real data: grayscale and CMYK JPEGs, PNG bytes under a .jpg name, one
+unreadable image per split, crowd annotations, images without annotations and images whose
+only persons are too small for a "person" label. About half of the images show a person,
+drawn so that a small grayscale classifier can learn it in a few hundred steps. The same
+arguments always give byte-identical files.
+
+Use it with download: false and coco_dir: OUTPUT. With --zips, the three zips are also
+written the way COCO publishes them (same member names), to test the download and extract
+steps; their md5s are printed on stdout as a YAML coco_md5 entry for the config. The summary
+of what was written goes to stderr.
+
+Example:
+  python scripts/make_sample_coco.py --output data/sample_coco --zips data/sample_zips
+"""
+
+import argparse
+import sys
+
+from vww.sample_coco import MIN_IMAGES_PER_SPLIT, write_sample_coco, write_sample_zips
+
+
+def _split_size(value):
+    """argparse type: enough images per split to hold every special case."""
+    number = int(value)
+    if number < MIN_IMAGES_PER_SPLIT:
+        raise argparse.ArgumentTypeError(
+            f"must be at least {MIN_IMAGES_PER_SPLIT} (one image per special case)")
+    return number
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output", required=True, metavar="DIR",
+                        help="COCO root to write (created if missing).")
+    parser.add_argument("--zips", metavar="DIR",
+                        help="Also write train2014.zip, val2014.zip and "
+                             "annotations_trainval2014.zip here and print their md5s.")
+    parser.add_argument("--train-images", type=_split_size, default=160,
+                        help="Images in train2014 (default: %(default)s).")
+    parser.add_argument("--val-images", type=_split_size, default=80,
+                        help="Images in val2014 (default: %(default)s).")
+    parser.add_argument("--seed", type=int, default=2014,
+                        help="Random seed; a different seed gives a different sample "
+                             "(default: %(default)s).")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    summary = write_sample_coco(args.output, train_images=args.train_images,
+                                val_images=args.val_images, seed=args.seed)
+    for split, info in summary.items():
+        cases = ", ".join(f"{case} {len(names)}" for case, names in info.items()
+                          if isinstance(names, list))
+        print(f"{split}: {info['images']} images, {info['person_images']} labelled person, "
+              f"{info['annotations']} annotations; {cases}", file=sys.stderr)
+    if args.zips:
+        md5s = write_sample_zips(args.output, args.zips)
+        print("coco_md5:")
+        for name, md5 in md5s.items():
+            print(f"  {name}: {md5}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

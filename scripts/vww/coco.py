@@ -1,0 +1,88 @@
+"""COCO 2014 annotations -> Visual Wake Words labels (the seed's rule, exactly).
+
+An image is labelled 1 when at least one annotation of the foreground category has
+`area / (image width * image height)` strictly greater than the threshold, else 0.
+Crowd annotations count like any other (the seed does not look at `iscrowd`), and images
+without any annotation are labelled 0.
+"""
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+SPLITS = ("train", "val")
+
+
+class UnknownCategoryError(ValueError):
+    """The configured category is not one of the annotation file's categories."""
+
+
+def instances_path(coco_dir, split):
+    return Path(coco_dir) / "annotations" / f"instances_{split}2014.json"
+
+
+def images_dir(coco_dir, split):
+    return Path(coco_dir) / f"{split}2014"
+
+
+def load_json(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def category_id(instances, name, source="the annotations"):
+    """The id of the category called `name`; an unknown name lists the valid ones."""
+    ids = {c["name"]: c["id"] for c in instances["categories"]}
+    if name not in ids:
+        valid = ", ".join(sorted(ids))
+        raise UnknownCategoryError(
+            f"category {name!r} is not in {source}; valid names: {valid}"
+        )
+    return ids[name]
+
+
+def vww_annotations(instances, category, area_threshold, source="the annotations"):
+    """Visual Wake Words annotations of one split, images sorted by id.
+
+    Each image keeps the foreground objects that decided its label (their COCO bbox
+    [x, y, w, h] in pixels and area), so training can crop around them.
+    """
+    foreground_id = category_id(instances, category, source)
+    objects_by_image = defaultdict(list)
+    for ann in instances["annotations"]:
+        if ann["category_id"] == foreground_id:
+            objects_by_image[ann["image_id"]].append(ann)
+
+    images = []
+    for image in sorted(instances["images"], key=lambda im: im["id"]):
+        image_area = image["width"] * image["height"]
+        objects = [
+            {"bbox": ann["bbox"], "area": ann["area"]}
+            for ann in sorted(objects_by_image[image["id"]], key=lambda a: a["id"])
+            if ann["area"] / image_area > area_threshold
+        ]
+        images.append(
+            {
+                "id": image["id"],
+                "file_name": image["file_name"],
+                "height": image["height"],
+                "width": image["width"],
+                "label": 1 if objects else 0,
+                "objects": objects,
+            }
+        )
+    return {
+        "info": {
+            "description": "Visual Wake Words labels derived from COCO 2014",
+            "category": category,
+            "area_threshold": area_threshold,
+            "source": Path(source).name,
+        },
+        "categories": [{"id": 0, "name": "background"}, {"id": 1, "name": category}],
+        "images": images,
+    }
+
+
+def label_map_text(category):
+    """slim's labels.txt: one `id:name` line per class."""
+    return f"0:background\n1:{category}\n"

@@ -1,0 +1,278 @@
+"""Resumable HTTP downloads that check the MD5 before making the file visible.
+
+COCO's archives are large (train2014.zip is about 13 GB). A download has to
+survive dropped connections and interrupted runs without starting over. It
+must also never leave a truncated or corrupt file where Snakemake would take
+it for a finished output. So:
+
+* bytes go to ``dest + ".part"``. ``dest`` appears only through an atomic
+  rename, after the MD5 matched;
+* an existing ``.part`` is resumed with an HTTP ``Range`` request;
+* transient failures (connection errors, timeouts, short reads, HTTP 5xx
+  and 429) are retried with exponential backoff, resuming each time.
+
+Only the standard library is used, so the download step needs no extra
+packages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import logging
+import os
+import re
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+__all__ = ["ChecksumError", "DownloadError", "download"]
+
+_LOG = logging.getLogger(__name__)
+
+# Errors a socket read or an HTTP exchange can raise when the network fails.
+# URLError (refused, DNS), TimeoutError and ConnectionResetError are all OSErrors.
+# IncompleteRead and RemoteDisconnected come from http.client.
+_NETWORK_ERRORS = (OSError, http.client.HTTPException)
+
+
+class DownloadError(RuntimeError):
+    """The file could not be downloaded (after any retries)."""
+
+
+class ChecksumError(DownloadError):
+    """The downloaded bytes do not have the expected MD5."""
+
+
+class _Transient(Exception):
+    """A failure worth retrying. The message says what happened."""
+
+
+def download(
+    url: str,
+    dest: str | os.PathLike,
+    md5: str,
+    *,
+    retries: int = 5,
+    backoff_s: float = 2.0,
+    timeout_s: float = 60.0,
+    chunk_bytes: int = 1 << 20,
+    progress_interval_s: float = 10.0,
+    log: logging.Logger | None = None,
+) -> None:
+    """Download ``url`` to ``dest`` and check that the file has MD5 ``md5``.
+
+    Bytes go to ``dest.part``. A ``.part`` left by an earlier run is resumed.
+    Transient failures are retried up to ``retries`` times in a row without
+    progress (a try that added bytes resets the count). Before retry ``i`` (counting from 0) the function sleeps
+    ``backoff_s * 2**i`` seconds. ``timeout_s`` applies to each connect and
+    each read, not to the whole download. If ``dest`` already exists it is
+    left alone until the new file replaces it.
+
+    Raises ChecksumError if the MD5 differs (the ``.part`` is deleted), and
+    DownloadError for HTTP 4xx (other than 416/429) or once the retries are
+    used up (the ``.part`` is kept, so a later run can resume it). Either way
+    nothing is written to ``dest``. A malformed ``md5`` raises ValueError
+    before any request is made.
+    """
+    # Check this first: a typo in the config should not cost a 13 GB download.
+    if not isinstance(md5, str) or not re.fullmatch(r"[0-9a-fA-F]{32}", md5):
+        raise ValueError(f"not an MD5 hex digest (32 hex digits): {md5!r}")
+    log = log or _LOG
+    dest = os.fspath(dest)
+    part = dest + ".part"
+    os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
+    progress = _Progress(os.path.basename(dest), progress_interval_s, log)
+
+    attempt = 0
+    while True:
+        size_before = _size(part)
+        try:
+            _fetch(url, part, timeout_s, chunk_bytes, progress, log)
+            break
+        except _Transient as exc:
+            # A try that moved the file forward resets the count: a 13 GB transfer over
+            # a flaky link may need many resumes, but each one must make progress.
+            if _size(part) > size_before:
+                attempt = 0
+            if attempt == retries:
+                raise DownloadError(
+                    f"download of {url} failed after {attempt + 1} attempt(s): {exc}"
+                ) from exc
+            delay = backoff_s * 2**attempt
+            log.warning("%s: %s; retry %d of %d in %.3g s",
+                        url, exc, attempt + 1, retries, delay)
+            time.sleep(delay)
+            attempt += 1
+    progress.report()  # the final line, whatever the interval
+    _verify_and_commit(url, part, dest, md5, log)
+
+
+def _fetch(url, part, timeout_s, chunk_bytes, progress, log):
+    """Make one request and write its body to ``part``, resuming if possible.
+
+    Returns once the server has sent the whole body. Raises _Transient for
+    failures worth retrying and DownloadError for the others.
+    """
+    have = _size(part)
+    headers = {"Range": f"bytes={have}-"} if have else {}
+    try:
+        resp = urllib.request.urlopen(
+            urllib.request.Request(url, headers=headers), timeout=timeout_s)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        if exc.code == 416 and have:
+            _on_range_not_satisfiable(exc, url, part, have, progress, log)
+            return
+        if exc.code == 429 or exc.code >= 500:
+            raise _Transient(f"HTTP {exc.code} {exc.reason}") from exc
+        # Other errors (404, 403, ...) will not go away if we retry.
+        raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
+    except _NETWORK_ERRORS as exc:
+        raise _Transient(f"{type(exc).__name__}: {exc}") from exc
+
+    # Open .part only now, after the server accepted the request. Then a 404
+    # leaves no empty .part behind.
+    with resp:
+        start = (_content_range_start(resp.headers.get("Content-Range"))
+                 if resp.status == 206 else 0)
+        if start not in (have, 0):
+            # The body starts at neither offset we could use. Start again from 0.
+            os.remove(part)
+            raise _Transient(f"server sent bytes from {start}, not from {have}")
+        if have and start == 0:
+            log.info("%s: server ignored the Range request; restarting from zero", url)
+        length = resp.headers.get("Content-Length", "")
+        expected = int(length) if length.isdigit() else None
+        progress.start(start, start + expected if expected is not None else None)
+        received = 0
+        # "wb" truncates: when restarting from zero, the old bytes must go.
+        with open(part, "ab" if start else "wb") as out:
+            while True:
+                try:
+                    # read1 returns what has arrived (up to chunk_bytes). read()
+                    # would wait for a full chunk, and a timeout during that
+                    # wait would lose the bytes it had already received.
+                    chunk = resp.read1(chunk_bytes)
+                except _NETWORK_ERRORS as exc:
+                    raise _Transient(
+                        f"connection lost after {start + received} bytes: "
+                        f"{type(exc).__name__}: {exc}") from exc
+                if not chunk:
+                    break
+                out.write(chunk)
+                received += len(chunk)
+                progress.update(start + received, len(chunk))
+    # http.client returns b"" rather than raising when the peer closes early,
+    # so we compare with Content-Length to catch a short body.
+    if expected is not None and received < expected:
+        raise _Transient(f"connection closed after {start + received} "
+                         f"of {start + expected} bytes")
+
+
+def _size(path):
+    return os.path.getsize(path) if os.path.exists(path) else 0
+
+
+def _on_range_not_satisfiable(exc, url, part, have, progress, log):
+    """Handle a 416 reply: we asked for bytes from ``have`` and there are none.
+
+    Usually this means the ``.part`` already holds the whole file (for
+    example, a run was stopped before the rename). The MD5 check decides. If
+    the server says the file is shorter than the ``.part``, delete the
+    ``.part`` and retry from zero.
+    """
+    total = _content_range_total(exc.headers.get("Content-Range"))
+    if total is not None and total != have:
+        os.remove(part)
+        raise _Transient(f"HTTP 416: {part} has {have} bytes but the file has {total}")
+    log.info("%s: %s is already complete (%d bytes)", url, part, have)
+    progress.start(have, have)
+
+
+def _content_range_start(value):
+    """Return the first byte offset in ``bytes START-END/TOTAL``, or None."""
+    m = re.match(r"\s*bytes\s+(\d+)-", value or "")
+    return int(m.group(1)) if m else None
+
+
+def _content_range_total(value):
+    """Return TOTAL from ``bytes .../TOTAL``, or None if it is missing or ``*``."""
+    m = re.search(r"/(\d+)\s*$", value or "")
+    return int(m.group(1)) if m else None
+
+
+def _verify_and_commit(url, part, dest, md5, log):
+    """Check the MD5 of ``part``, then rename it to ``dest`` (atomically)."""
+    log.info("%s: checking MD5", os.path.basename(dest))
+    digest = hashlib.md5()
+    with open(part, "rb") as f:
+        # Read in blocks: the archives are far larger than memory.
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    actual = digest.hexdigest()
+    if actual != md5.lower():
+        # Resuming a corrupt file would never help, so delete it. The next
+        # run starts from zero.
+        os.remove(part)
+        name = (os.path.basename(urllib.parse.urlsplit(url).path)
+                or os.path.basename(dest))
+        raise ChecksumError(
+            f"MD5 mismatch for {url}: expected {md5}, got {actual}. The "
+            f"download was deleted. If the file itself is right, the coco_md5 "
+            f"config entry for it must match: coco_md5['{name}']")
+    os.replace(part, dest)
+    log.info("%s: MD5 OK, saved to %s", os.path.basename(dest), dest)
+
+
+class _Progress:
+    """Log progress lines (done/total, rate, ETA), at most one per interval."""
+
+    def __init__(self, name, interval_s, log):
+        self.name, self.interval_s, self.log = name, interval_s, log
+        self.t0 = self.last = time.monotonic()
+        self.done, self.total = 0, None
+        self.transferred = 0  # bytes received in this call (for the rate)
+
+    def start(self, done, total):
+        """Record where a new response starts and the file's total size."""
+        self.done, self.total = done, total
+
+    def update(self, done, new_bytes):
+        """Record ``new_bytes`` received, with ``done`` bytes now in .part."""
+        self.done = done
+        self.transferred += new_bytes
+        if time.monotonic() - self.last >= self.interval_s:
+            self.report()
+
+    def report(self):
+        """Log one progress line now."""
+        self.last = now = time.monotonic()
+        rate = self.transferred / max(now - self.t0, 1e-6)
+        if self.total:
+            share = f"{_human(self.total)} ({100 * self.done / self.total:.1f}%)"
+        else:
+            share = "?"
+        if self.total is not None and self.done >= self.total:
+            eta = "0s"
+        elif self.total is not None and rate > 0:
+            eta = _duration((self.total - self.done) / rate)
+        else:
+            eta = "?"
+        self.log.info("%s: %s / %s, %.1f MB/s, ETA %s",
+                      self.name, _human(self.done), share, rate / 1e6, eta)
+
+
+def _human(n):
+    """Format a byte count as decimal MB or GB."""
+    return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
+
+
+def _duration(seconds):
+    """Format seconds as e.g. ``1h02m03s``, ``4m05s`` or ``6s``."""
+    s = int(round(seconds))
+    h, m = s // 3600, s // 60 % 60
+    if h:
+        return f"{h}h{m:02d}m{s % 60:02d}s"
+    return f"{m}m{s % 60:02d}s" if m else f"{s}s"

@@ -1,0 +1,28 @@
+#!/usr/bin/env python3
+"""Write slim's labels.txt (`0:background`, `1:<category>`) for a VWW dataset.
+
+The classes are read from a VWW annotations JSON (make_vww_annotations.py), so the label
+map always matches the labels in the TFRecords.
+
+Example:
+  python scripts/write_label_map.py --annotations vww_train.json --output labels.txt
+"""
+
+import argparse
+
+from vww.coco import label_map_text, load_json
+from vww.files import write_text
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--annotations", required=True, help="VWW annotations JSON")
+    parser.add_argument("--output", required=True, help="labels.txt to write")
+    args = parser.parse_args(argv)
+    write_text(args.output, label_map_text(load_json(args.annotations)["info"]["category"]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""Shared fixtures: the generated sample COCO, a workflow working directory, a Snakemake run."""
+
+import functools
+import hashlib
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from vww.sample_coco import write_sample_coco, write_sample_zips
+
+REPO = Path(__file__).resolve().parent.parent
+WORKFLOW_FILES = ("Snakefile", "config.yaml", "rules", "scripts", "schemas", "tests")
+SAMPLE_SIZE = {"train_images": 120, "val_images": 60, "seed": 7}
+
+
+def sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="session")
+def sample_coco(tmp_path_factory):
+    """A synthetic COCO 2014 root and its three zips: (root, zip_dir, {zip name: md5})."""
+    base = tmp_path_factory.mktemp("sample")
+    root, zips = base / "coco", base / "zips"
+    write_sample_coco(root, **SAMPLE_SIZE)
+    return root, zips, write_sample_zips(root, zips)
+
+
+@pytest.fixture(scope="session")
+def coco_server(sample_coco):
+    """An HTTP server on 127.0.0.1 laid out like images.cocodataset.org."""
+    _, zips, _ = sample_coco
+    served = zips.parent / "served"
+    (served / "zips").mkdir(parents=True)
+    (served / "annotations").mkdir()
+    for split in ("train", "val"):
+        shutil.copy(zips / f"{split}2014.zip", served / "zips")
+    shutil.copy(zips / "annotations_trainval2014.zip", served / "annotations")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def make_workdir(path):
+    """A working directory holding the workflow (symlinked) and nothing else."""
+    path.mkdir(parents=True, exist_ok=True)
+    for name in WORKFLOW_FILES:
+        (path / name).symlink_to(REPO / name)
+    return path
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    return make_workdir(tmp_path / "work")
+
+
+def snakemake(workdir, *args, check=True):
+    """Run Snakemake in `workdir` with 2 cores; its stdout holds stderr too."""
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--show-failed-logs", *args]
+    # The rules call `python`: make it this interpreter, whatever PATH the tests got.
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(cmd, cwd=workdir, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}"
+        )
+    return result
+
+
+def write_yaml(path, text):
+    path.write_text(text)
+    return path

@@ -1,0 +1,52 @@
+"""Configuration errors name the key at fault before any job runs."""
+
+import re
+
+import pytest
+
+from conftest import snakemake, write_yaml
+
+pytestmark = pytest.mark.workflow
+
+
+@pytest.mark.parametrize("override,expected", [
+    ("models: {person_detection: {steps: many}}", "['models']['person_detection']['steps']"),
+    ("models: {person_detection: {area_treshold: 0.1}}", "'area_treshold' was unexpected"),
+    ("coco_md5: {val2014.zip: abc}", "['coco_md5']['val2014.zip']"),
+    ("dataset: {train_shards: 0}", "['dataset']['train_shards']"),
+    ("keep_zips: maybe", "On instance['keep_zips']"),
+])
+def test_schema_errors_name_the_key(workdir, override, expected):
+    result = snakemake(workdir, "-n", "--configfile",
+                       write_yaml(workdir / "bad.yaml", override + "\n"), check=False)
+    assert result.returncode != 0
+    assert expected in result.stdout
+
+
+def test_missing_coco_copy_is_named(workdir):
+    result = snakemake(workdir, "-n", "--config", "download=false", "coco_dir=nowhere",
+                       check=False)
+    assert result.returncode != 0
+    assert "coco_dir='nowhere'" in result.stdout
+    assert "nowhere/annotations/instances_train2014.json" in result.stdout
+
+
+def test_default_config_plans_the_real_coco_download(workdir):
+    result = snakemake(workdir, "-n", "-p")
+    for url in ("http://images.cocodataset.org/zips/train2014.zip",
+                "http://images.cocodataset.org/zips/val2014.zip",
+                "http://images.cocodataset.org/annotations/annotations_trainval2014.zip"):
+        assert url in result.stdout
+    assert "0da8c0bd3d6becc4dcb32757491aca88" in result.stdout
+    assert re.search(r"^tfrecord_shard\s+110$", result.stdout, re.MULTILINE)
+    assert re.search(r"^download_coco_zip\s+3$", result.stdout, re.MULTILINE)
+
+
+def test_unknown_category_fails_listing_valid_names(workdir, sample_coco):
+    root, _, _ = sample_coco
+    override = write_yaml(workdir / "cat.yaml", "models: {person_detection: {category: persn}}\n")
+    result = snakemake(workdir, "--configfile", override, "--config", f"coco_dir={root}",
+                       "download=false", "--", "dataset", check=False)
+    assert result.returncode != 0
+    output = result.stdout
+    assert "category 'persn'" in output and "toothbrush" in output

@@ -1,0 +1,289 @@
+"""Tests for vww.download and scripts/download_coco.py against a real local HTTP server."""
+
+import hashlib
+import logging
+import os
+import random
+import re
+import socket
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from vww.download import ChecksumError, DownloadError, download
+
+REPO = Path(__file__).resolve().parents[1]
+CLI = REPO / "scripts" / "download_coco.py"
+
+PAYLOAD = random.Random(2014).randbytes(300_000)
+PAYLOAD_MD5 = hashlib.md5(PAYLOAD).hexdigest()
+WRONG_MD5 = hashlib.md5(b"not the payload").hexdigest()
+FAST = dict(backoff_s=0.001, timeout_s=5.0)  # retries must not slow the tests down
+
+
+class _State:
+    """What the test server serves and what it saw. The tests read and set it."""
+
+    def __init__(self, payload):
+        self.payload = payload
+        self.ranges = []          # the Range header of each request (None if absent)
+        self.bytes_sent = 0       # body bytes sent, over all requests
+        self.cut_first_after = None  # close the first response after this many body bytes
+        self.stall_first_after = None  # ... or go silent after this many, until `release`
+        self.release = threading.Event()
+        self.ignore_range = False    # answer 200 with everything, as some servers do
+        self.statuses = []        # error statuses for the next requests, one each
+        self.lock = threading.Lock()
+        self.url = None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+    def do_GET(self):
+        st = self.server.state
+        rng = self.headers.get("Range")
+        with st.lock:
+            st.ranges.append(rng)
+            first = len(st.ranges) == 1
+            status = st.statuses.pop(0) if st.statuses else None
+        if status is not None:
+            self.send_error(status)
+            return
+
+        data, start = st.payload, 0
+        if rng and not st.ignore_range:
+            start = int(re.fullmatch(r"bytes=(\d+)-", rng).group(1))
+            if start >= len(data):
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(data)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        body = data[start:]
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+
+        cut = first and st.cut_first_after is not None
+        stall = first and st.stall_first_after is not None
+        if cut or stall:
+            body = body[:st.cut_first_after if cut else st.stall_first_after]
+        with st.lock:  # count before writing: the client may assert as soon as it has the bytes
+            st.bytes_sent += len(body)
+        self.wfile.write(body)
+        if stall:
+            st.release.wait(10)  # the client must give up first (its read times out)
+            self.close_connection = True
+        if cut:
+            # Headers promised the full length. Close the connection after the
+            # first K bytes, as a dropped connection would.
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch):
+    # A proxy set in the environment must not intercept 127.0.0.1.
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
+@pytest.fixture
+def server():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd.state = _State(PAYLOAD)
+    httpd.state.url = f"http://127.0.0.1:{httpd.server_port}/zips/train2014.zip"
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02},
+                              daemon=True)
+    thread.start()
+    yield httpd.state
+    httpd.state.release.set()
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()
+
+
+@pytest.fixture
+def dest(tmp_path):
+    return tmp_path / "raw" / "train2014.zip"
+
+
+def _part(dest):
+    return Path(str(dest) + ".part")
+
+
+def _assert_nothing_left(dest):
+    assert not dest.exists()
+    assert not _part(dest).exists()
+
+
+def test_full_download(server, dest):
+    download(server.url, dest, PAYLOAD_MD5, **FAST)
+    assert dest.read_bytes() == PAYLOAD
+    assert not _part(dest).exists()
+    assert server.ranges == [None]
+
+
+def test_md5_is_compared_case_insensitively(server, dest):
+    download(server.url, dest, PAYLOAD_MD5.upper(), **FAST)
+    assert dest.read_bytes() == PAYLOAD
+
+
+def test_resumes_after_cut_connection(server, dest):
+    k = len(PAYLOAD) // 3
+    server.cut_first_after = k
+    download(server.url, dest, PAYLOAD_MD5, retries=3, **FAST)
+    assert server.ranges == [None, f"bytes={k}-"]
+    assert dest.read_bytes() == PAYLOAD
+    assert not _part(dest).exists()
+    assert server.bytes_sent < 1.5 * len(PAYLOAD)
+
+
+def test_resumes_after_read_timeout(server, dest):
+    k = len(PAYLOAD) // 4
+    server.stall_first_after = k
+    download(server.url, dest, PAYLOAD_MD5, retries=1, backoff_s=0.001, timeout_s=0.2)
+    assert server.ranges == [None, f"bytes={k}-"]
+    assert dest.read_bytes() == PAYLOAD
+
+
+def test_resumes_part_from_earlier_run(server, dest):
+    half = len(PAYLOAD) // 2
+    dest.parent.mkdir(parents=True)
+    _part(dest).write_bytes(PAYLOAD[:half])
+    download(server.url, dest, PAYLOAD_MD5, **FAST)
+    assert server.ranges == [f"bytes={half}-"]
+    assert dest.read_bytes() == PAYLOAD
+    assert server.bytes_sent == len(PAYLOAD) - half
+
+
+def test_complete_part_answered_416_is_accepted(server, dest):
+    dest.parent.mkdir(parents=True)
+    _part(dest).write_bytes(PAYLOAD)
+    download(server.url, dest, PAYLOAD_MD5, **FAST)
+    assert server.ranges == [f"bytes={len(PAYLOAD)}-"]
+    assert dest.read_bytes() == PAYLOAD
+
+
+def test_server_ignoring_range_restarts_from_zero(server, dest):
+    server.ignore_range = True
+    half = len(PAYLOAD) // 2
+    dest.parent.mkdir(parents=True)
+    # Garbage, not a prefix of the payload: the result is right only if the
+    # .part was truncated before the 200 body was written.
+    _part(dest).write_bytes(b"x" * half)
+    download(server.url, dest, PAYLOAD_MD5, **FAST)
+    assert server.ranges == [f"bytes={half}-"]
+    assert dest.read_bytes() == PAYLOAD
+
+
+def test_md5_mismatch(server, dest):
+    with pytest.raises(ChecksumError) as info:
+        download(server.url, dest, WRONG_MD5, **FAST)
+    message = str(info.value)
+    assert WRONG_MD5 in message
+    assert PAYLOAD_MD5 in message
+    assert "coco_md5['train2014.zip']" in message
+    assert server.url in message
+    _assert_nothing_left(dest)
+    assert len(server.ranges) == 1  # a checksum error is not retried
+
+
+def test_existing_dest_is_untouched_on_failure(server, dest):
+    dest.parent.mkdir(parents=True)
+    dest.write_bytes(b"old")
+    with pytest.raises(ChecksumError):
+        download(server.url, dest, WRONG_MD5, **FAST)
+    assert dest.read_bytes() == b"old"
+
+
+def test_404_fails_at_once(server, dest):
+    server.statuses = [404]
+    with pytest.raises(DownloadError) as info:
+        download(server.url, dest, PAYLOAD_MD5, retries=5, **FAST)
+    assert not isinstance(info.value, ChecksumError)
+    assert "404" in str(info.value) and server.url in str(info.value)
+    assert len(server.ranges) == 1
+    _assert_nothing_left(dest)
+
+
+def test_5xx_and_429_are_retried(server, dest):
+    server.statuses = [503, 429]
+    download(server.url, dest, PAYLOAD_MD5, retries=2, **FAST)
+    assert len(server.ranges) == 3
+    assert dest.read_bytes() == PAYLOAD
+
+
+def test_gives_up_after_retries(server, dest):
+    server.statuses = [500] * 3
+    with pytest.raises(DownloadError, match="3 attempt"):
+        download(server.url, dest, PAYLOAD_MD5, retries=2, **FAST)
+    assert len(server.ranges) == 3
+    _assert_nothing_left(dest)
+
+
+def test_connection_refused_is_a_download_error(dest):
+    with socket.socket() as s:  # a port that nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(DownloadError):
+        download(f"http://127.0.0.1:{port}/x.zip", dest, PAYLOAD_MD5, retries=1, **FAST)
+    _assert_nothing_left(dest)
+
+
+def test_malformed_md5_is_rejected_before_any_request(server, dest):
+    with pytest.raises(ValueError):
+        download(server.url, dest, "TODO", **FAST)
+    assert server.ranges == []
+
+
+def test_progress_is_logged(server, dest, caplog):
+    caplog.set_level(logging.INFO, logger="vww.download")
+    download(server.url, dest, PAYLOAD_MD5, chunk_bytes=64 * 1024,
+             progress_interval_s=0, **FAST)
+    lines = [r.getMessage() for r in caplog.records if "MB/s" in r.getMessage()]
+    assert len(lines) >= 2  # one for each chunk, and the final one
+    assert "0.3 MB / 0.3 MB (100.0%)" in lines[-1]
+    assert "ETA" in lines[-1]
+
+
+def _run_cli(*args):
+    env = dict(os.environ, no_proxy="127.0.0.1,localhost", NO_PROXY="127.0.0.1,localhost")
+    return subprocess.run([sys.executable, str(CLI), *args], capture_output=True,
+                          text=True, timeout=60, env=env)
+
+
+def test_cli_downloads(server, dest, tmp_path):
+    log = tmp_path / "download.log"
+    proc = _run_cli("--url", server.url, "--md5", PAYLOAD_MD5, "--output", str(dest),
+                    "--retries", "1", "--timeout", "5", "--log", str(log))
+    assert proc.returncode == 0, proc.stderr
+    assert dest.read_bytes() == PAYLOAD
+    assert proc.stderr == ""  # everything went to the log file
+    assert "MB/s" in log.read_text()
+
+
+def test_cli_md5_mismatch(server, dest):
+    proc = _run_cli("--url", server.url, "--md5", WRONG_MD5, "--output", str(dest),
+                    "--retries", "1", "--timeout", "5")
+    assert proc.returncode == 1
+    error_lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1 and WRONG_MD5 in error_lines[0]
+    _assert_nothing_left(dest)
+
+
+def test_cli_help():
+    proc = _run_cli("--help")
+    assert proc.returncode == 0
+    for option in ("--url", "--md5", "--output", "--retries", "--timeout", "--log"):
+        assert option in proc.stdout

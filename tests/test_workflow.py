@@ -1,0 +1,121 @@
+"""The dataset stage end to end: Snakemake on the sample COCO, from a copy or a download."""
+
+import json
+
+import pytest
+import tensorflow as tf
+
+from conftest import make_workdir, sha256, snakemake, write_yaml
+from test_vww_labels import pycocotools_labels
+from vww.coco import instances_path
+from vww.records import parse_example
+
+pytestmark = pytest.mark.workflow
+
+SHARDS = "dataset: {train_shards: 3, val_shards: 2}\n"
+DATASET = "results/datasets/person-0.005"
+
+
+def records(workdir, split):
+    return sorted((workdir / DATASET / "records").glob(f"{split}.record-*"))
+
+
+def read_records(paths):
+    return [
+        {key: value.numpy() for key, value in parse_example(serialized).items()}
+        for serialized in tf.data.TFRecordDataset([str(p) for p in paths])
+    ]
+
+
+def shard_digests(workdir):
+    return {p.name: sha256(p) for p in sorted((workdir / DATASET / "records").iterdir())}
+
+
+@pytest.fixture(scope="module")
+def copy_run(sample_coco, tmp_path_factory):
+    """The `dataset` target on the sample's extracted copy (download: false)."""
+    root, _, _ = sample_coco
+    workdir = make_workdir(tmp_path_factory.mktemp("copy") / "work")
+    override = write_yaml(workdir / "override.yaml", SHARDS)
+    snakemake(workdir, "--configfile", override,
+              "--config", f"coco_dir={root}", "download=false", "--", "dataset")
+    return workdir
+
+
+@pytest.mark.parametrize("split", ["train", "val"])
+def test_records_follow_the_seed_rule(copy_run, sample_coco, split):
+    root, _, _ = sample_coco
+    summary = json.loads((copy_run / DATASET / "summary.json").read_text())[split]
+    shards = records(copy_run, split)
+    assert [p.name for p in shards] == [
+        f"{split}.record-{i:05d}-of-{len(shards):05d}" for i in range(len(shards))
+    ]
+    assert len(shards) == {"train": 3, "val": 2}[split]
+
+    expected = pycocotools_labels(instances_path(root, split), "person", 0.005)
+    images = json.loads(instances_path(root, split).read_text())["images"]
+    names = {image["id"]: image["file_name"] for image in images}
+    skipped = {item["file_name"] for item in summary["skipped"]}
+    assert skipped, "the sample has an unreadable image in every split"
+
+    examples = read_records(shards)
+    assert len(examples) == len(images) - len(skipped) == summary["records"]
+    by_name = {ex["image/filename"].decode(): ex for ex in examples}
+    assert len(by_name) == len(examples)  # every image in exactly one shard
+    assert set(by_name) == set(names.values()) - skipped
+    for image_id, name in names.items():
+        if name in by_name:
+            example = by_name[name]
+            assert example["image/class/label"] == expected[image_id], name
+            assert example["image/source_id"] == str(image_id).encode()
+            decoded = tf.io.decode_jpeg(example["image/encoded"], channels=3)
+            assert decoded.shape[:2] == (example["image/height"], example["image/width"])
+            boxes = [example[f"image/object/bbox/{k}"] for k in ("xmin", "ymin", "xmax", "ymax")]
+            assert all(((b >= 0) & (b <= 1)).all() for b in boxes)
+            assert (len(boxes[0]) > 0) == bool(expected[image_id])
+    reencoded = {item["reason"] for item in summary["reencoded"]}
+    assert {"CMYK JPEG", "PNG data under a JPEG name"} <= reencoded
+    assert (copy_run / DATASET / "labels.txt").read_text() == "0:background\n1:person\n"
+
+
+def test_rerun_has_nothing_to_do(copy_run, sample_coco):
+    root, _, _ = sample_coco
+    result = snakemake(copy_run, "--configfile", copy_run / "override.yaml", "--config",
+                       f"coco_dir={root}", "download=false", "-n", "--", "dataset")
+    assert "Nothing to be done" in result.stdout
+
+
+def test_download_builds_the_same_bytes(copy_run, sample_coco, coco_server, workdir):
+    _, _, md5s = sample_coco
+    md5_yaml = "".join(f"  {name}: {md5}\n" for name, md5 in md5s.items())
+    override = write_yaml(workdir / "download.yaml", SHARDS + f"coco_url: {coco_server}\n"
+                          f"coco_dir: data/coco\nkeep_zips: false\ncoco_md5:\n{md5_yaml}")
+    snakemake(workdir, "--configfile", override, "--", "dataset")
+    assert shard_digests(workdir) == shard_digests(copy_run)
+    assert not list((workdir / "data" / "coco_zips").glob("*.zip"))  # keep_zips: false
+    assert sorted(p.name for p in (workdir / "data" / "coco").iterdir()) == [
+        "annotations", "train2014", "val2014"]
+    log = (workdir / "results/logs/download/val2014.zip.log").read_text()
+    assert "MB" in log
+
+
+def test_wrong_md5_fails_and_leaves_nothing(sample_coco, coco_server, workdir):
+    override = write_yaml(workdir / "bad.yaml", f"coco_url: {coco_server}\n"
+                          "coco_md5: {annotations_trainval2014.zip: " + "0" * 32 + "}\n")
+    result = snakemake(workdir, "--configfile", override, "--",
+                       "data/coco_zips/annotations_trainval2014.zip", check=False)
+    assert result.returncode != 0
+    assert "coco_md5" in result.stdout
+    assert not [p for p in (workdir / "data").rglob("*") if p.is_file()]
+
+
+def test_sample_workflow_is_byte_reproducible(tmp_path):
+    digests = []
+    for name in ("first", "second"):
+        workdir = make_workdir(tmp_path / name)
+        snakemake(workdir, "--configfile", "tests/sample_config.yaml", "--", "dataset")
+        digests.append(shard_digests(workdir))
+        summary = json.loads((workdir / DATASET / "summary.json").read_text())
+        assert summary["train"]["records_by_label"]["1"] > 0
+        assert summary["val"]["records_by_label"]["0"] > 0
+    assert digests[0] == digests[1] and len(digests[0]) == 6
