@@ -25,9 +25,11 @@ container: config["container_image"]
 include: "rules/common.smk"
 include: "rules/coco.smk"
 include: "rules/dataset.smk"
+include: "rules/train.smk"
 
 
 rule all:
     default_target: True
     input:
         rules.dataset.input,
+        rules.evaluate.input,

@@ -1,7 +1,11 @@
 # Helpers shared by the rules: paths, per-model settings, checks of the COCO source.
 
 import re
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
+from vww.recipe import INFERENCE_KEYS, as_flags
 
 SPLITS = ("train", "val")
 SPLIT_IMAGE_ZIPS = {split: f"{split}2014.zip" for split in SPLITS}
@@ -23,6 +27,8 @@ wildcard_constraints:
     shard=r"\d{5}",
     num_shards=r"\d{5}",
     dataset=r"[^/]+",
+    model="|".join(re.escape(name) for name in config["models"]),
+    steps=r"\d+",
     zip_name="|".join(re.escape(name) for name in ZIP_URL_PATHS),
 
 
@@ -54,6 +60,7 @@ def dataset_id(model):
     return f"{slug}-{settings['area_threshold']}"
 
 
+MODELS = sorted(config["models"])
 DATASETS = {
     dataset_id(model): {
         "category": settings["category"],
@@ -96,7 +103,45 @@ def dataset_outputs(dataset):
     ]
 
 
+def final_checkpoint(model):
+    """The .index file of the checkpoint a model's training ends with."""
+    steps = config["models"][model]["steps"]
+    return f"{RESULTS}/{model}/train/model.ckpt-{steps}.index"
+
+
 # Input and params functions of the rules.
+
+
+def model_train_records(wildcards):
+    return shard_records(dataset_id(wildcards.model), "train")
+
+
+def model_val_records(wildcards):
+    return shard_records(dataset_id(wildcards.model), "val")
+
+
+def model_dataset_summary(wildcards):
+    return f"{dataset_dir(dataset_id(wildcards.model))}/summary.json"
+
+
+def model_records_dir(wildcards):
+    return f"{dataset_dir(dataset_id(wildcards.model))}/records"
+
+
+def model_final_checkpoint(wildcards):
+    return final_checkpoint(wildcards.model)
+
+
+def checkpoint_prefix(wildcards, input):
+    return input.index.removesuffix(".index")
+
+
+def model_recipe_flags(wildcards):
+    return as_flags(config["models"][wildcards.model])
+
+
+def model_eval_flags(wildcards):
+    return as_flags(config["models"][wildcards.model], INFERENCE_KEYS)
 
 
 def split_instances(wildcards):

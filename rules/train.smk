@@ -1,0 +1,58 @@
+# Training and evaluation of each model in config.yaml `models:`.
+
+
+rule train:
+    input:
+        records=model_train_records,
+        summary=model_dataset_summary,
+    output:
+        index=f"{RESULTS}/{{model}}/train/model.ckpt-{{steps}}.index",
+        data=f"{RESULTS}/{{model}}/train/model.ckpt-{{steps}}.data-00000-of-00001",
+    params:
+        records=model_records_dir,
+        recipe=model_recipe_flags,
+    log:
+        f"{LOGS}/{{model}}/train-{{steps}}.log",
+    benchmark:
+        f"{BENCHMARKS}/{{model}}/train-{{steps}}.tsv"
+    threads: 2
+    resources:
+        mem_mb=6000,
+        runtime=7 * 24 * 60,
+    shell:
+        "python scripts/train.py --records {params.records}"
+        " --dataset-summary {input.summary} --train-dir $(dirname {output.index})"
+        " --threads {threads} {params.recipe} --log {log}"
+
+
+rule evaluate_checkpoint:
+    input:
+        index=model_final_checkpoint,
+        records=model_val_records,
+    output:
+        f"{RESULTS}/{{model}}/eval.json",
+    params:
+        checkpoint=checkpoint_prefix,
+        records=model_records_dir,
+        recipe=model_eval_flags,
+    log:
+        f"{LOGS}/{{model}}/evaluate.log",
+    benchmark:
+        f"{BENCHMARKS}/{{model}}/evaluate.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    shell:
+        "python scripts/evaluate.py --checkpoint {params.checkpoint} --records {params.records}"
+        " --split val --output {output} {params.recipe} --log {log}"
+
+
+rule train_all:
+    input:
+        [final_checkpoint(model) for model in MODELS],
+
+
+rule evaluate:
+    input:
+        [f"{RESULTS}/{model}/eval.json" for model in MODELS],

@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Evaluate a checkpoint on a whole split: every record exactly once.
+
+Reports the accuracy of the weights the model ships with (--eval-weights: the moving
+average, "ema", or the raw weights) and of the other set too, the mean cross entropy, the
+confusion matrix (rows: true label, columns: predicted) and the image count. Any
+checkpoint works, also while training runs (the seed's "you don't need to wait").
+
+Example:
+  python scripts/evaluate.py --checkpoint results/person_detection/train/model.ckpt-5000 \\
+      --records results/datasets/person-0.005/records --output eval.json
+"""
+
+import argparse
+import logging
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from vww import mobilenet_v1, recipe
+from vww.checkpoints import WEIGHTS, checkpoint_step, weights_saver
+from vww.dataset import eval_dataset, record_files
+from vww.files import write_json
+from vww.logs import setup_logging
+
+tf1 = tf.compat.v1
+
+
+def evaluate(checkpoint, files, settings, batch_size=100):
+    """{weights: {accuracy, loss, confusion_matrix, images}} for both weight sets."""
+    results = {}
+    graph = tf.Graph()
+    with graph.as_default():
+        iterator = tf1.data.make_initializable_iterator(eval_dataset(files, settings, batch_size))
+        images, labels, _ = iterator.get_next()
+        logits, _ = mobilenet_v1.build(images, settings, is_training=False)
+        losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+        predicted = tf.argmax(logits, 1)
+        savers = {weights: weights_saver(weights, settings) for weights in WEIGHTS}
+        with tf1.Session() as sess:
+            for weights, saver in savers.items():
+                saver.restore(sess, checkpoint)
+                sess.run(iterator.initializer)
+                confusion = np.zeros((2, 2), np.int64)
+                loss_sum = 0.0
+                while True:
+                    try:
+                        batch_labels, batch_predicted, batch_losses = sess.run(
+                            [labels, predicted, losses])
+                    except tf.errors.OutOfRangeError:
+                        break
+                    np.add.at(confusion, (batch_labels, batch_predicted), 1)
+                    loss_sum += float(batch_losses.sum())
+                count = int(confusion.sum())
+                results[weights] = {
+                    "accuracy": float(np.trace(confusion)) / count,
+                    "loss": loss_sum / count,
+                    "confusion_matrix": confusion.tolist(),
+                    "images": count,
+                }
+    return results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--checkpoint", required=True, help="checkpoint prefix (model.ckpt-N)")
+    parser.add_argument("--records", required=True, help="folder of the TFRecord shards")
+    parser.add_argument("--split", default="val", help="split to evaluate (%(default)s)")
+    parser.add_argument("--output", required=True, help="JSON report to write")
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--log", help="log file (default: stderr)")
+    recipe.add_arguments(parser, recipe.INFERENCE_KEYS)
+    args = parser.parse_args(argv)
+    setup_logging(args.log)
+    settings = recipe.from_args(args, recipe.INFERENCE_KEYS)
+
+    files = record_files(args.records, args.split)
+    by_weights = evaluate(args.checkpoint, files, settings, args.batch_size)
+    shipped = by_weights[settings["eval_weights"]]
+    confusion = np.array(shipped["confusion_matrix"])
+    report = {
+        "checkpoint": Path(args.checkpoint).name,
+        "step": checkpoint_step(args.checkpoint),
+        "split": args.split,
+        "weights": settings["eval_weights"],
+        **shipped,
+        "majority_class_rate": float(confusion.sum(axis=1).max()) / shipped["images"],
+        "by_weights": by_weights,
+    }
+    write_json(args.output, report)
+    for weights, result in by_weights.items():
+        logging.info("%s weights%s: accuracy %.4f, loss %.4f on %d images", weights,
+                     " (shipped)" if weights == settings["eval_weights"] else "",
+                     result["accuracy"], result["loss"], result["images"])
+    logging.info("majority class rate %.4f", report["majority_class_rate"])
+
+
+if __name__ == "__main__":
+    main()

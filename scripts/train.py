@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""Train MobileNet v1 on VWW TFRecords with the seed's TF-Slim recipe (tf.compat.v1).
+
+Checkpoints (model.ckpt-STEP) and TensorBoard summaries (loss, learning rate, batch
+accuracy, input images) go to --train-dir. A rerun resumes from the newest checkpoint
+there, so a killed job loses at most --checkpoint-interval-s of work; SIGTERM (a
+scheduler's or Snakemake's stop) saves a checkpoint before exiting. The run ends with
+model.ckpt-<steps>, which holds both the raw weights and their moving average.
+
+Example (the seed's run):
+  python scripts/train.py --records results/datasets/person-0.005/records \\
+      --dataset-summary results/datasets/person-0.005/summary.json --train-dir results/person_detection/train
+Watch it with: tensorboard --logdir results/person_detection/train
+"""
+
+import argparse
+import json
+import logging
+import signal
+import time
+from pathlib import Path
+
+import tensorflow as tf
+
+from vww import recipe
+from vww.dataset import record_files, train_dataset
+from vww.logs import setup_logging
+from vww.training import build_train_graph
+
+tf1 = tf.compat.v1
+
+
+def _duration(seconds):
+    seconds = int(seconds)
+    days, hours, minutes = seconds // 86400, seconds // 3600 % 24, seconds // 60 % 60
+    if days:
+        return f"{days}d{hours:02d}h"
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds % 60:02d}s"
+
+
+class StopRequested:
+    """Turns SIGTERM/SIGINT into a flag the loop checks, so it can checkpoint first."""
+
+    def __init__(self):
+        self.signal = None
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum, _frame):
+        self.signal = signal.Signals(signum).name
+
+
+def train_record_count(dataset_summary):
+    return json.loads(Path(dataset_summary).read_text())["train"]["records"]
+
+
+def train(records_dir, num_train_records, train_dir, settings, threads=0):
+    """Train to settings['steps'] (resuming from train_dir); return the final checkpoint."""
+    train_dir = Path(train_dir)
+    train_dir.mkdir(parents=True, exist_ok=True)
+    if settings["deterministic"]:
+        tf.config.experimental.enable_op_determinism()
+    files = record_files(records_dir, "train")
+    latest = tf1.train.latest_checkpoint(str(train_dir))
+    start_step = int(latest.rsplit("-", 1)[1]) if latest else 0
+    if start_step > settings["steps"]:
+        raise SystemExit(f"error: {latest} is beyond --steps {settings['steps']}: raise the "
+                         f"steps or train in another --train-dir")
+
+    graph = tf.Graph()
+    with graph.as_default():
+        tf1.set_random_seed(settings["seed"])
+        # A resumed run draws a fresh stream, not a replay of the first batches.
+        data = train_dataset(files, settings, settings["seed"] + start_step,
+                             settings["deterministic"])
+        images, labels = tf1.data.make_one_shot_iterator(data).get_next()
+        net = build_train_graph(images, labels, settings, num_train_records)
+        tf1.summary.scalar("losses/total_loss", net.loss)
+        tf1.summary.scalar("learning_rate", net.learning_rate)
+        tf1.summary.scalar("batch_accuracy", net.accuracy)
+        tf1.summary.image("input_images", (images + 1.0) / 2.0, max_outputs=4)
+        summaries = tf1.summary.merge_all()
+        saver = tf1.train.Saver(max_to_keep=5)
+        config = tf1.ConfigProto(intra_op_parallelism_threads=threads,
+                                 inter_op_parallelism_threads=threads)
+        with tf1.Session(config=config) as sess:
+            if latest:
+                saver.restore(sess, latest)
+                logging.info("resuming from step %d (%s)", start_step, latest)
+            else:
+                sess.run(tf1.global_variables_initializer())
+                logging.info("starting from scratch in %s", train_dir)
+            prefix = str(train_dir / "model.ckpt")
+            writer = tf1.summary.FileWriter(str(train_dir), graph)
+            stop = StopRequested()
+            step = start_step
+            last_checkpoint = last_summary = window_start = time.monotonic()
+            window_step = step
+            while step < settings["steps"] and not stop.signal:
+                now = time.monotonic()
+                if now - last_summary >= settings["summary_interval_s"] or step == start_step:
+                    loss, step, summary = sess.run([net.loss, net.step_done, summaries])
+                    writer.add_summary(summary, step)
+                    last_summary = now
+                else:
+                    loss, step = sess.run([net.loss, net.step_done])
+                if step % settings["log_interval_steps"] == 0 or step == settings["steps"]:
+                    elapsed = time.monotonic() - window_start
+                    per_step = elapsed / max(1, step - window_step)
+                    logging.info(
+                        "step %d/%d: loss %.4f, %.1f images/s, %.3f s/step, ETA %s",
+                        step, settings["steps"], loss, settings["batch_size"] / per_step,
+                        per_step, _duration(per_step * (settings["steps"] - step)))
+                    window_start, window_step = time.monotonic(), step
+                if time.monotonic() - last_checkpoint >= settings["checkpoint_interval_s"]:
+                    saver.save(sess, prefix, global_step=step, write_meta_graph=False)
+                    logging.info("checkpoint at step %d", step)
+                    last_checkpoint = time.monotonic()
+            final = saver.save(sess, prefix, global_step=step, write_meta_graph=False)
+            writer.close()
+    if stop.signal:
+        raise SystemExit(f"stopped by {stop.signal} at step {step}; saved {final}")
+    logging.info("done: %s", final)
+    return final
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--records", required=True, help="folder of train.record-* shards")
+    epoch = parser.add_mutually_exclusive_group(required=True)
+    epoch.add_argument("--num-train-records", type=int,
+                       help="records in the train split (one epoch, for the lr decay)")
+    epoch.add_argument("--dataset-summary",
+                       help="summary.json of the dataset, to read the train record count from")
+    parser.add_argument("--train-dir", required=True, help="checkpoints and summaries")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="TF intra/inter-op threads (0: one per core)")
+    parser.add_argument("--log", help="log file (default: stderr)")
+    recipe.add_arguments(parser)
+    args = parser.parse_args(argv)
+    setup_logging(args.log)
+    num_train_records = args.num_train_records or train_record_count(args.dataset_summary)
+    train(args.records, num_train_records, args.train_dir, recipe.from_args(args),
+          args.threads)
+
+
+if __name__ == "__main__":
+    main()

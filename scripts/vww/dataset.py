@@ -1,0 +1,67 @@
+"""tf.data input pipelines over the VWW TFRecords, for training and evaluation."""
+
+from pathlib import Path
+
+import tensorflow as tf
+
+from vww import preprocessing
+from vww.records import parse_example
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def record_files(records_dir, split):
+    """The split's shards, sorted; an error names the folder when there are none."""
+    files = sorted(str(p) for p in Path(records_dir).glob(f"{split}.record-*-of-*"))
+    if not files:
+        raise FileNotFoundError(f"no {split}.record-*-of-* shards in {records_dir}")
+    return files
+
+
+def _boxes(example):
+    """Object boxes as slim's crop wants them: [N, 4] (ymin, xmin, ymax, xmax)."""
+    return tf.stack([example[f"image/object/bbox/{k}"] for k in ("ymin", "xmin", "ymax", "xmax")],
+                    axis=1)
+
+
+def train_dataset(files, settings, seed, deterministic=False):
+    """Endless, shuffled, augmented batches of (images, labels).
+
+    Shard order and records are shuffled with `seed`, and each record's augmentation is
+    seeded by (seed, its position in the stream), so a seed fixes the whole stream; with
+    `deterministic` the parallel stages also keep their order.
+    """
+    options = tf.data.Options()
+    options.deterministic = deterministic
+    shards = tf.data.Dataset.from_tensor_slices(files).shuffle(len(files), seed=seed)
+    records = shards.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8),
+                                num_parallel_calls=AUTOTUNE)
+    records = records.shuffle(settings["shuffle_buffer"], seed=seed).repeat()
+
+    def preprocess(index, serialized):
+        example = parse_example(serialized)
+        image = preprocessing.train_image(
+            example["image/encoded"], _boxes(example), settings["image_size"],
+            settings["grayscale"], tf.stack([tf.cast(seed, tf.int64), index]))
+        return image, example["image/class/label"]
+
+    return (records.enumerate()
+            .map(preprocess, num_parallel_calls=AUTOTUNE)
+            .batch(settings["batch_size"], drop_remainder=True)
+            .prefetch(AUTOTUNE)
+            .with_options(options))
+
+
+def eval_dataset(files, settings, batch_size=100):
+    """Every record exactly once, in order: (images, labels, file names) batches."""
+
+    def preprocess(serialized):
+        example = parse_example(serialized)
+        image = preprocessing.eval_image(example["image/encoded"], settings["image_size"],
+                                         settings["grayscale"])
+        return image, example["image/class/label"], example["image/filename"]
+
+    return (tf.data.TFRecordDataset(files)
+            .map(preprocess, num_parallel_calls=AUTOTUNE, deterministic=True)
+            .batch(batch_size)
+            .prefetch(AUTOTUNE))
