@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from build_tfrecord_shard import build_shard
+from vww.coco import images_dir, instances_path, load_json, vww_annotations
+from vww.records import shard_images, shard_name
 from vww.sample_coco import write_sample_coco, write_sample_zips
 
 REPO = Path(__file__).resolve().parent.parent
@@ -30,6 +33,22 @@ def sample_coco(tmp_path_factory):
     root, zips = base / "coco", base / "zips"
     write_sample_coco(root, **SAMPLE_SIZE)
     return root, zips, write_sample_zips(root, zips)
+
+
+@pytest.fixture(scope="session")
+def sample_records(sample_coco, tmp_path_factory):
+    """TFRecords of the sample (2 train shards, 1 val): (folder, {split: record count})."""
+    root, _, _ = sample_coco
+    records = tmp_path_factory.mktemp("records")
+    counts = {}
+    for split, num_shards in (("train", 2), ("val", 1)):
+        images = vww_annotations(load_json(instances_path(root, split)), "person", 0.005)["images"]
+        counts[split] = sum(
+            build_shard(shard_images(images, shard, num_shards), images_dir(root, split),
+                        records / shard_name(split, shard, num_shards))["records"]
+            for shard in range(num_shards)
+        )
+    return records, counts
 
 
 @pytest.fixture(scope="session")

@@ -109,13 +109,22 @@ def test_wrong_md5_fails_and_leaves_nothing(sample_coco, coco_server, workdir):
     assert not [p for p in (workdir / "data").rglob("*") if p.is_file()]
 
 
-def test_sample_workflow_is_byte_reproducible(tmp_path):
+def test_sample_workflow_is_byte_reproducible_and_learns(tmp_path):
+    """Two clean sample runs: the `dataset` target, then the default target (all)."""
     digests = []
-    for name in ("first", "second"):
+    for name, target in (("first", "dataset"), ("second", "all")):
         workdir = make_workdir(tmp_path / name)
-        snakemake(workdir, "--configfile", "tests/sample_config.yaml", "--", "dataset")
+        quick = write_yaml(workdir / "quick.yaml", "models: {person_detection: "
+                           "{steps: 150, batch_size: 32, log_interval_steps: 50}}\n")
+        snakemake(workdir, "--configfile", "tests/sample_config.yaml", quick, "--", target)
         digests.append(shard_digests(workdir))
         summary = json.loads((workdir / DATASET / "summary.json").read_text())
         assert summary["train"]["records_by_label"]["1"] > 0
         assert summary["val"]["records_by_label"]["0"] > 0
     assert digests[0] == digests[1] and len(digests[0]) == 6
+
+    report = json.loads((workdir / "results/person_detection/eval.json").read_text())
+    assert report["step"] == 150 and report["images"] == summary["val"]["records"]
+    assert report["accuracy"] >= report["majority_class_rate"] + 0.2, report
+    log = (workdir / "results/logs/person_detection/train-150.log").read_text()
+    assert "step 150/150" in log

@@ -1,0 +1,67 @@
+"""The shared preprocessing: shapes, ranges, seeding, and the crop-window decode."""
+
+import io
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from vww import preprocessing
+
+
+def jpeg(width=200, height=150, mode="RGB"):
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).convert(mode).save(out, format="JPEG", quality=90)
+    return tf.constant(out.getvalue())
+
+
+BOXES = tf.constant([[0.1, 0.2, 0.6, 0.7]], tf.float32)
+NO_BOXES = tf.zeros([0, 4], tf.float32)
+
+
+@pytest.mark.parametrize("grayscale,channels", [(True, 1), (False, 3)])
+@pytest.mark.parametrize("boxes", [BOXES, NO_BOXES])
+def test_train_image_shape_and_range(grayscale, channels, boxes):
+    for index in range(5):
+        image = preprocessing.train_image(jpeg(), boxes, 96, grayscale,
+                                          tf.constant([0, index], tf.int64)).numpy()
+        assert image.shape == (96, 96, channels)
+        assert image.min() >= -1.0 and image.max() <= 1.0
+        assert image.std() > 0.05
+
+
+def test_train_image_is_fixed_by_its_seed():
+    seed = tf.constant([3, 7], tf.int64)
+    first = preprocessing.train_image(jpeg(), BOXES, 96, True, seed).numpy()
+    again = preprocessing.train_image(jpeg(), BOXES, 96, True, seed).numpy()
+    other = preprocessing.train_image(jpeg(), BOXES, 96, True,
+                                      tf.constant([3, 8], tf.int64)).numpy()
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_eval_image_is_central_crop_resize_gray(mode):
+    data = jpeg(mode=mode)
+    image = preprocessing.eval_image(data, 96, True).numpy()
+    assert image.shape == (96, 96, 1)
+    assert -1.0 <= image.min() and image.max() <= 1.0
+    # The same computation spelled out: central 87.5%, TF1 bilinear resize, luma, [-1, 1].
+    pixels = tf.image.convert_image_dtype(tf.io.decode_jpeg(data, channels=3), tf.float32)
+    height, width = pixels.shape[:2]
+    top, left = int((height - height * 0.875) / 2), int((width - width * 0.875) / 2)
+    crop = pixels[top:height - top, left:width - left]
+    resized = tf.compat.v1.image.resize_bilinear(crop[tf.newaxis], [96, 96])[0]
+    expected = (tf.image.rgb_to_grayscale(resized).numpy() - 0.5) * 2.0
+    np.testing.assert_allclose(image, expected, atol=1e-6)
+
+
+def test_crop_window_decode_equals_decode_then_crop():
+    data = jpeg(width=321, height=217)
+    window = tf.constant([13, 29, 150, 200])
+    windowed = tf.image.decode_and_crop_jpeg(data, window, channels=3)
+    full = tf.io.decode_jpeg(data, channels=3)[13:163, 29:229]
+    assert np.array_equal(windowed.numpy(), full.numpy())

@@ -1,0 +1,107 @@
+"""Real short trainings on the sample TFRecords: learning, resuming, counting, determinism."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import REPO, sha256
+from vww.checkpoints import checkpoint_step
+
+SHORT = ["--batch-size", "32", "--batch-norm-decay", "0.9", "--moving-average-decay", "0.99",
+         "--log-interval-steps", "10"]
+
+
+def run(script, *args, check=True):
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / script), *map(str, args)],
+                            capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{script} failed:\n{result.stderr[-4000:]}")
+    return result
+
+
+def train(records, train_dir, steps, *extra, check=True):
+    return run("train.py", "--records", records, "--num-train-records", 160,
+               "--train-dir", train_dir, "--steps", steps, *SHORT, *extra, check=check)
+
+
+def evaluate(records, checkpoint, output, *extra):
+    run("evaluate.py", "--checkpoint", checkpoint, "--records", records, "--output", output,
+        "--batch-norm-decay", "0.9", "--moving-average-decay", "0.99", *extra)
+    return json.loads(output.read_text())
+
+
+@pytest.fixture(scope="module")
+def trained(sample_records, tmp_path_factory):
+    records, _ = sample_records
+    train_dir = tmp_path_factory.mktemp("train")
+    log = train(records, train_dir, 200).stderr
+    return train_dir, log
+
+
+def test_short_training_learns(trained, sample_records, tmp_path):
+    records, counts = sample_records
+    train_dir, log = trained
+    report = evaluate(records, train_dir / "model.ckpt-200", tmp_path / "eval.json")
+    assert report["step"] == 200 and report["weights"] == "ema"
+    assert report["images"] == counts["val"]
+    assert 0.5 <= report["majority_class_rate"] < 0.6
+    assert report["accuracy"] >= report["majority_class_rate"] + 0.2, report
+    assert report["by_weights"]["raw"]["accuracy"] >= report["majority_class_rate"] + 0.2
+    assert "step 200/200: loss" in log and "images/s" in log and "ETA" in log
+    assert list(train_dir.glob("events.out.tfevents.*"))
+
+
+def test_eval_counts_every_record_once(trained, sample_records, tmp_path):
+    records, counts = sample_records
+    train_dir, _ = trained
+    # A batch size that does not divide the count: the last, short batch counts once.
+    report = evaluate(records, train_dir / "model.ckpt-200", tmp_path / "eval.json",
+                      "--batch-size", 7, "--eval-weights", "raw")
+    assert counts["val"] % 7
+    for result in report["by_weights"].values():
+        assert result["images"] == counts["val"] == sum(map(sum, result["confusion_matrix"]))
+    assert report["weights"] == "raw"
+    assert report["accuracy"] == report["by_weights"]["raw"]["accuracy"]
+
+
+def test_rerun_resumes_from_the_last_checkpoint(sample_records, tmp_path):
+    records, _ = sample_records
+    train(records, tmp_path, 20)
+    log = train(records, tmp_path, 40).stderr
+    assert "resuming from step 20" in log
+    assert "step 30/40" in log and "step 10/40" not in log
+    assert checkpoint_step(str(tmp_path / "model.ckpt-40")) == 40
+
+
+def test_sigterm_checkpoints_and_the_rerun_continues(sample_records, tmp_path):
+    records, _ = sample_records
+    cmd = [sys.executable, str(REPO / "scripts/train.py"), "--records", str(records),
+           "--num-train-records", "160", "--train-dir", str(tmp_path), "--steps", "100000",
+           *SHORT, "--log", str(tmp_path / "train.log")]
+    process = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "train.log"
+    deadline = time.monotonic() + 120
+    while not (log.exists() and "step 20/" in log.read_text()):
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode != 0 and "stopped by SIGTERM" in stderr
+    saved = int(stderr.rsplit("model.ckpt-", 1)[1].split()[0])
+    assert saved >= 20
+    log = train(records, tmp_path, saved + 10).stderr
+    assert f"resuming from step {saved}" in log
+
+
+def test_deterministic_training_gives_identical_checkpoints(sample_records, tmp_path):
+    records, _ = sample_records
+    digests = []
+    for name in ("a", "b"):
+        train(records, tmp_path / name, 5, "--deterministic")
+        digests.append(sha256(tmp_path / name / "model.ckpt-5.data-00000-of-00001"))
+    assert digests[0] == digests[1]
+
