@@ -18,6 +18,9 @@ for key in ("download", "keep_zips"):
 validate(config, "schemas/config.schema.yaml")
 
 
+report: "report/workflow.rst"
+
+
 # Every rule runs in this image under `--sdm apptainer`; without it, in the host environment.
 container: config["container_image"]
 
@@ -26,6 +29,7 @@ include: "rules/common.smk"
 include: "rules/coco.smk"
 include: "rules/dataset.smk"
 include: "rules/train.smk"
+include: "rules/export.smk"
 
 
 rule all:
@@ -33,3 +37,4 @@ rule all:
     input:
         rules.dataset.input,
         rules.evaluate.input,
+        rules.export.input,

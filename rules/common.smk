@@ -109,6 +109,30 @@ def final_checkpoint(model):
     return f"{RESULTS}/{model}/train/model.ckpt-{steps}.index"
 
 
+def c_names(model):
+    """(file name stem, array name) of a model's C source; default from the model name."""
+    settings = config["models"][model]
+    stem = re.sub(r"\W", "_", model)
+    return (settings.get("c_file_name", f"{stem}_model_data"),
+            settings.get("c_array_name", f"g_{stem}_model_data"))
+
+
+def c_source_path(model, suffix):
+    return f"{RESULTS}/{model}/c/{c_names(model)[0]}{suffix}"
+
+
+def model_outputs(model):
+    """Everything `all` builds for a model."""
+    return [
+        f"{RESULTS}/{model}/summary.json",
+        c_source_path(model, ".cc"),
+        c_source_path(model, ".h"),
+        f"{RESULTS}/{model}/report/training_curves.png",
+        f"{RESULTS}/{model}/report/confusion_matrix.png",
+        f"{RESULTS}/{model}/report/val_predictions.png",
+    ]
+
+
 # Input and params functions of the rules.
 
 
@@ -142,6 +166,34 @@ def model_recipe_flags(wildcards):
 
 def model_eval_flags(wildcards):
     return as_flags(config["models"][wildcards.model], INFERENCE_KEYS)
+
+
+def model_input_flags(wildcards):
+    return as_flags(config["models"][wildcards.model], ("image_size", "grayscale"))
+
+
+def model_eval_weights(wildcards):
+    return config["models"][wildcards.model]["eval_weights"]
+
+
+def model_calibration_images(wildcards):
+    return config["models"][wildcards.model]["calibration_images"]
+
+
+def model_micro_check_images(wildcards):
+    return config["models"][wildcards.model]["micro_check_images"]
+
+
+def model_c_array(wildcards):
+    return c_names(wildcards.model)[1]
+
+
+def model_c_source(wildcards):
+    return c_source_path(wildcards.model, ".cc")
+
+
+def model_c_header(wildcards):
+    return c_source_path(wildcards.model, ".h")
 
 
 def split_instances(wildcards):

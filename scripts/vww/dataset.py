@@ -65,3 +65,15 @@ def eval_dataset(files, settings, batch_size=100):
             .map(preprocess, num_parallel_calls=AUTOTUNE, deterministic=True)
             .batch(batch_size)
             .prefetch(AUTOTUNE))
+
+
+def eval_examples(files, settings, limit=None):
+    """Eval-preprocessed (image [1, H, W, C] float32, label, file name), one at a time, eager.
+
+    In record order: the first `limit` records (all if None) of the sorted shards.
+    """
+    batches = eval_dataset(files, settings, batch_size=1)
+    if limit is not None:
+        batches = batches.take(limit)
+    for image, label, name in batches.as_numpy_iterator():
+        yield image, int(label[0]), name[0].decode()

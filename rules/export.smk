@@ -1,0 +1,177 @@
+# From the final checkpoint to a checked int8 .tflite, its C source and the model summary.
+
+
+rule export_inference_graph:
+    output:
+        f"{RESULTS}/{{model}}/export/inference_graph.pb",
+    params:
+        recipe=model_eval_flags,
+    log:
+        f"{LOGS}/{{model}}/export_inference_graph.log",
+    shell:
+        "python scripts/export_inference_graph.py --output {output} {params.recipe} > {log} 2>&1"
+
+
+rule freeze_graph:
+    input:
+        graph=f"{RESULTS}/{{model}}/export/inference_graph.pb",
+        index=model_final_checkpoint,
+    output:
+        f"{RESULTS}/{{model}}/export/frozen_graph.pb",
+    params:
+        checkpoint=checkpoint_prefix,
+        weights=model_eval_weights,
+    log:
+        f"{LOGS}/{{model}}/freeze_graph.log",
+    shell:
+        "python scripts/freeze_graph.py --graph {input.graph} --checkpoint {params.checkpoint}"
+        " --eval-weights {params.weights} --output {output} > {log} 2>&1"
+
+
+rule quantize:
+    input:
+        frozen=f"{RESULTS}/{{model}}/export/frozen_graph.pb",
+        records=model_val_records,
+    output:
+        f"{RESULTS}/{{model}}/{{model}}.tflite",
+    params:
+        records=model_records_dir,
+        images=model_calibration_images,
+        input_flags=model_input_flags,
+    log:
+        f"{LOGS}/{{model}}/quantize.log",
+    benchmark:
+        f"{BENCHMARKS}/{{model}}/quantize.tsv"
+    resources:
+        mem_mb=4000,
+    shell:
+        "python scripts/quantize.py --frozen-graph {input.frozen} --records {params.records}"
+        " --num-images {params.images} {params.input_flags} --output {output} --log {log}"
+
+
+rule evaluate_tflite:
+    input:
+        tflite=f"{RESULTS}/{{model}}/{{model}}.tflite",
+        float_eval=f"{RESULTS}/{{model}}/eval.json",
+        records=model_val_records,
+    output:
+        f"{RESULTS}/{{model}}/tflite_eval.json",
+    params:
+        records=model_records_dir,
+        input_flags=model_input_flags,
+    log:
+        f"{LOGS}/{{model}}/evaluate_tflite.log",
+    benchmark:
+        f"{BENCHMARKS}/{{model}}/evaluate_tflite.tsv"
+    resources:
+        runtime=120,
+    shell:
+        "python scripts/evaluate_tflite.py --tflite {input.tflite} --records {params.records}"
+        " --float-eval {input.float_eval} {params.input_flags} --output {output} --log {log}"
+
+
+rule check_micro:
+    input:
+        tflite=f"{RESULTS}/{{model}}/{{model}}.tflite",
+        records=model_val_records,
+    output:
+        f"{RESULTS}/{{model}}/micro_check.json",
+    params:
+        records=model_records_dir,
+        images=model_micro_check_images,
+        input_flags=model_input_flags,
+    log:
+        f"{LOGS}/{{model}}/check_micro.log",
+    benchmark:
+        f"{BENCHMARKS}/{{model}}/check_micro.tsv"
+    resources:
+        runtime=180,
+    shell:
+        "python scripts/check_micro.py --tflite {input.tflite} --records {params.records}"
+        " --num-images {params.images} {params.input_flags} --output {output} --log {log}"
+
+
+rule c_source:
+    input:
+        f"{RESULTS}/{{model}}/{{model}}.tflite",
+    output:
+        source=f"{RESULTS}/{{model}}/c/{{c_file}}.cc",
+        header=f"{RESULTS}/{{model}}/c/{{c_file}}.h",
+    params:
+        array=model_c_array,
+    log:
+        f"{LOGS}/{{model}}/c_source-{{c_file}}.log",
+    shell:
+        "python scripts/write_c_source.py --tflite {input} --array-name {params.array}"
+        " --output {output.source} > {log} 2>&1"
+
+
+rule model_summary:
+    input:
+        eval=f"{RESULTS}/{{model}}/eval.json",
+        tflite_eval=f"{RESULTS}/{{model}}/tflite_eval.json",
+        micro_check=f"{RESULTS}/{{model}}/micro_check.json",
+        tflite=f"{RESULTS}/{{model}}/{{model}}.tflite",
+        frozen=f"{RESULTS}/{{model}}/export/frozen_graph.pb",
+        source=model_c_source,
+        header=model_c_header,
+    output:
+        report(
+            f"{RESULTS}/{{model}}/summary.json",
+            caption="../report/summary.rst",
+            category="{model}",
+            labels={"figure": "summary: accuracy, size, arena"},
+        ),
+    log:
+        f"{LOGS}/{{model}}/model_summary.log",
+    params:
+        recipe=model_eval_flags,
+    shell:
+        "python scripts/summarize_model.py --model {wildcards.model} --eval {input.eval}"
+        " --tflite-eval {input.tflite_eval} --micro-check {input.micro_check}"
+        " --tflite {input.tflite} --artifact frozen_graph={input.frozen}"
+        " --artifact c_source={input.source} --artifact c_header={input.header}"
+        " {params.recipe} --output {output} > {log} 2>&1"
+
+
+rule report_figures:
+    input:
+        index=model_final_checkpoint,
+        eval=f"{RESULTS}/{{model}}/eval.json",
+        tflite_eval=f"{RESULTS}/{{model}}/tflite_eval.json",
+        tflite=f"{RESULTS}/{{model}}/{{model}}.tflite",
+        records=model_val_records,
+    output:
+        curves=report(
+            f"{RESULTS}/{{model}}/report/training_curves.png",
+            caption="../report/training_curves.rst",
+            category="{model}",
+            labels={"figure": "training curves"},
+        ),
+        confusion=report(
+            f"{RESULTS}/{{model}}/report/confusion_matrix.png",
+            caption="../report/confusion_matrix.rst",
+            category="{model}",
+            labels={"figure": "confusion matrix"},
+        ),
+        predictions=report(
+            f"{RESULTS}/{{model}}/report/val_predictions.png",
+            caption="../report/val_predictions.rst",
+            category="{model}",
+            labels={"figure": "val predictions"},
+        ),
+    params:
+        records=model_records_dir,
+        input_flags=model_input_flags,
+    log:
+        f"{LOGS}/{{model}}/report_figures.log",
+    shell:
+        "python scripts/plot_report.py --train-dir $(dirname {input.index})"
+        " --eval {input.eval} --tflite-eval {input.tflite_eval} --tflite {input.tflite}"
+        " --records {params.records} {params.input_flags}"
+        " --output-dir $(dirname {output.curves}) > {log} 2>&1"
+
+
+rule export:
+    input:
+        [model_outputs(model) for model in MODELS],

@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Check that a .tflite runs in TensorFlow Lite Micro and computes what LiteRT computes.
+
+Loads the model in TFLM's Python interpreter (a model with an op TFLM lacks fails here,
+naming the op), runs --num-images val images (all with 0) through both TFLM and LiteRT on
+the same int8 inputs, and fails unless every output agrees exactly. Reports the tensor arena
+the model needs, its op list, and the images compared.
+
+Example:
+  python scripts/check_micro.py --tflite model.tflite \\
+      --records results/datasets/person-0.005/records --output micro_check.json
+"""
+
+import argparse
+import logging
+import sys
+
+import numpy as np
+
+from vww import micro, recipe
+from vww.dataset import eval_examples, record_files
+from vww.files import write_json
+from vww.logs import setup_logging
+from vww.tflite import input_int8, interpreter, invoke, op_counts
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tflite", required=True, help="int8 .tflite")
+    parser.add_argument("--records", required=True, help="folder of the TFRecord shards")
+    parser.add_argument("--num-images", type=int, default=0,
+                        help="val images to compare (0: all, the default)")
+    parser.add_argument("--output", required=True, help="JSON report to write")
+    parser.add_argument("--log", help="log file (default: stderr)")
+    recipe.add_arguments(parser, ("image_size", "grayscale"))
+    args = parser.parse_args(argv)
+    setup_logging(args.log)
+    settings = recipe.from_args(args, ("image_size", "grayscale"))
+
+    with open(args.tflite, "rb") as f:
+        model = f.read()
+    litert = interpreter(model)
+    try:
+        tflm = micro.load(model)
+    except micro.MicroError as err:
+        sys.exit(f"error: {args.tflite}: {err}")
+    compared, mismatches = 0, []
+    files = record_files(args.records, "val")
+    for image, _, name in eval_examples(files, settings, args.num_images or None):
+        int8_input = input_int8(litert, image)
+        expected = invoke(litert, int8_input)
+        got = micro.run(tflm, int8_input)
+        compared += 1
+        if not np.array_equal(expected, got):
+            mismatches.append({"file_name": name, "litert": expected.tolist(),
+                               "tflm": got.tolist()})
+    report = {
+        "images_compared": compared,
+        "mismatches": mismatches,
+        "arena_bytes": micro.arena_bytes_used(tflm),
+        "ops": op_counts(litert),
+    }
+    write_json(args.output, report)
+    logging.info("TFLM vs LiteRT on %d images: %d mismatches; arena %d bytes; ops %s",
+                 compared, len(mismatches), report["arena_bytes"], report["ops"])
+    if mismatches:
+        sys.exit(f"error: TFLM and LiteRT disagree on {len(mismatches)} of {compared} images "
+                 f"(first: {mismatches[0]})")
+
+
+if __name__ == "__main__":
+    main()

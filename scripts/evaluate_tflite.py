@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""Evaluate an int8 .tflite on a whole split with the LiteRT interpreter.
+
+Every record is preprocessed exactly as for the float evaluation, quantized with the
+model's input scale and zero point, and run once. With --float-eval (evaluate.py's report
+of the checkpoint the model was frozen from) the report also holds the float accuracy and
+the float-minus-int8 gap.
+
+Example:
+  python scripts/evaluate_tflite.py --tflite model.tflite \\
+      --records results/datasets/person-0.005/records --float-eval eval.json \\
+      --output tflite_eval.json
+"""
+
+import argparse
+import json
+import logging
+
+import numpy as np
+
+from vww import recipe
+from vww.dataset import eval_examples, record_files
+from vww.files import write_json
+from vww.logs import setup_logging
+from vww.tflite import input_int8, interpreter, invoke
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tflite", required=True, help="int8 .tflite")
+    parser.add_argument("--records", required=True, help="folder of the TFRecord shards")
+    parser.add_argument("--split", default="val", help="split to evaluate (%(default)s)")
+    parser.add_argument("--float-eval", help="evaluate.py's JSON, for the float-int8 gap")
+    parser.add_argument("--output", required=True, help="JSON report to write")
+    parser.add_argument("--log", help="log file (default: stderr)")
+    recipe.add_arguments(parser, ("image_size", "grayscale"))
+    args = parser.parse_args(argv)
+    setup_logging(args.log)
+    settings = recipe.from_args(args, ("image_size", "grayscale"))
+
+    with open(args.tflite, "rb") as f:
+        runner = interpreter(f.read())
+    confusion = np.zeros((2, 2), np.int64)
+    for image, label, _ in eval_examples(record_files(args.records, args.split), settings):
+        confusion[label, int(np.argmax(invoke(runner, input_int8(runner, image))))] += 1
+    images = int(confusion.sum())
+    report = {
+        "split": args.split,
+        "images": images,
+        "int8_accuracy": float(np.trace(confusion)) / images,
+        "confusion_matrix": confusion.tolist(),
+    }
+    if args.float_eval:
+        with open(args.float_eval, encoding="utf-8") as f:
+            float_eval = json.load(f)
+        if float_eval["images"] != images:
+            raise SystemExit(f"error: {args.float_eval} counts {float_eval['images']} images, "
+                             f"the split has {images}")
+        report["float_accuracy"] = float_eval["accuracy"]
+        report["float_minus_int8"] = float_eval["accuracy"] - report["int8_accuracy"]
+    write_json(args.output, report)
+    logging.info("int8 accuracy %.4f on %d images%s", report["int8_accuracy"], images,
+                 f"; float {report['float_accuracy']:.4f}" if args.float_eval else "")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+#!/usr/bin/env python3
+"""Export the inference graph of MobileNet v1 as a GraphDef, without weights.
+
+The graph takes a float image `input` [1, H, W, C] (eval-preprocessed: [-1, 1]) and returns
+the softmax probabilities `MobilenetV1/Predictions` [1, 2] (0 = background, 1 = the
+category). freeze_graph.py then fills in a checkpoint's weights.
+
+Example:
+  python scripts/export_inference_graph.py --output inference_graph.pb
+"""
+
+import argparse
+
+from vww import recipe
+from vww.export import inference_graph_def, serialize
+from vww.files import atomic_path
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--output", required=True, help="GraphDef (.pb) to write")
+    recipe.add_arguments(parser, recipe.INFERENCE_KEYS)
+    args = parser.parse_args(argv)
+    graph_def = inference_graph_def(recipe.from_args(args, recipe.INFERENCE_KEYS))
+    with atomic_path(args.output) as tmp:
+        tmp.write_bytes(serialize(graph_def))
+
+
+if __name__ == "__main__":
+    main()

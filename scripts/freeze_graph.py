@@ -1,0 +1,40 @@
+#!/usr/bin/env python3
+"""Freeze an inference graph with a checkpoint's weights (no TensorFlow source needed).
+
+Every variable becomes a constant holding the checkpoint's value: the moving average of
+the weights with --eval-weights ema (the default), the raw weights with raw; the same set
+evaluate.py reports as the model's accuracy.
+
+Example:
+  python scripts/freeze_graph.py --graph inference_graph.pb \\
+      --checkpoint results/person_detection/train/model.ckpt-1000000 --output frozen_graph.pb
+"""
+
+import argparse
+import sys
+
+from vww.checkpoints import WEIGHTS
+from vww.export import freeze, load_graph_def, serialize
+from vww.files import atomic_path
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--graph", required=True, help="inference GraphDef (.pb)")
+    parser.add_argument("--checkpoint", required=True, help="checkpoint prefix (model.ckpt-N)")
+    parser.add_argument("--eval-weights", choices=WEIGHTS, default="ema",
+                        help="weights to freeze (%(default)s)")
+    parser.add_argument("--output", required=True, help="frozen GraphDef (.pb) to write")
+    args = parser.parse_args(argv)
+    try:
+        frozen = freeze(load_graph_def(args.graph), args.checkpoint, args.eval_weights)
+    except KeyError as err:
+        sys.exit(f"error: {err.args[0]}")
+    with atomic_path(args.output) as tmp:
+        tmp.write_bytes(serialize(frozen))
+
+
+if __name__ == "__main__":
+    main()

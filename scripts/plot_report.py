@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""Figures for `snakemake --report`: training curves, confusion matrices, val predictions.
+
+- training_curves.png: loss, learning rate and batch accuracy from the TensorBoard events
+  in --train-dir;
+- confusion_matrix.png: float (checkpoint) and int8 (.tflite) confusion matrices;
+- val_predictions.png: the first --num-images val images as the model sees them, with the
+  int8 model's person score and the true label.
+
+Example:
+  python scripts/plot_report.py --train-dir results/person_detection/train --eval eval.json \\
+      --tflite-eval tflite_eval.json --tflite model.tflite \\
+      --records results/datasets/person-0.005/records --output-dir results/person_detection/report
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from vww import recipe  # noqa: E402
+from vww.dataset import eval_examples, record_files  # noqa: E402
+from vww.files import atomic_path  # noqa: E402
+from vww.tflite import dequantize, input_int8, interpreter, invoke, io_quantization  # noqa: E402
+
+CURVES = (("losses/total_loss", "total loss"), ("learning_rate", "learning rate"),
+          ("batch_accuracy", "batch accuracy (train mode)"))
+
+
+def save(figure, path):
+    # A fixed creation date keeps the PNG bytes reproducible.
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
+    plt.close(figure)
+
+
+def scalar_series(train_dir):
+    series = {tag: {} for tag, _ in CURVES}
+    for events in sorted(Path(train_dir).glob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(events)):
+            for value in event.summary.value:
+                if value.tag in series:
+                    series[value.tag][event.step] = value.simple_value
+    return series
+
+
+def plot_curves(train_dir, path):
+    series = scalar_series(train_dir)
+    figure, axes = plt.subplots(1, len(CURVES), figsize=(12, 3.2))
+    for axis, (tag, title) in zip(axes, CURVES):
+        steps = sorted(series[tag])
+        axis.plot(steps, [series[tag][s] for s in steps], marker=".")
+        axis.set_title(title)
+        axis.set_xlabel("step")
+    figure.tight_layout()
+    save(figure, path)
+
+
+def plot_confusion(matrices, path):
+    figure, axes = plt.subplots(1, len(matrices), figsize=(4 * len(matrices), 3.6))
+    for axis, (title, matrix) in zip(axes, matrices.items()):
+        matrix = np.array(matrix)
+        axis.imshow(matrix, cmap="Blues")
+        for (row, col), count in np.ndenumerate(matrix):
+            axis.text(col, row, str(count), ha="center", va="center")
+        axis.set_xticks([0, 1], ["background", "positive"])
+        axis.set_yticks([0, 1], ["background", "positive"])
+        axis.set_xlabel("predicted")
+        axis.set_ylabel("true")
+        axis.set_title(title)
+    figure.tight_layout()
+    save(figure, path)
+
+
+def plot_predictions(tflite, records, settings, num_images, path):
+    runner = interpreter(Path(tflite).read_bytes())
+    _, (out_scale, out_zero) = io_quantization(runner)
+    examples = list(eval_examples(record_files(records, "val"), settings, num_images))
+    columns = 4
+    rows = -(-len(examples) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(2.4 * columns, 2.6 * rows),
+                                squeeze=False)
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, (image, label, name) in zip(axes.flat, examples):
+        scores = dequantize(invoke(runner, input_int8(runner, image)), out_scale, out_zero)
+        axis.imshow((image[0, :, :, 0] + 1) / 2, cmap="gray", vmin=0, vmax=1)
+        correct = int(np.argmax(scores)) == label
+        axis.set_title(f"score {scores[1]:.2f}, label {label}\n{name[-16:]}", fontsize=8,
+                       color="black" if correct else "red")
+    figure.tight_layout()
+    save(figure, path)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--train-dir", required=True, help="training folder (events files)")
+    parser.add_argument("--eval", required=True, help="evaluate.py's JSON")
+    parser.add_argument("--tflite-eval", required=True, help="evaluate_tflite.py's JSON")
+    parser.add_argument("--tflite", required=True, help="the int8 .tflite")
+    parser.add_argument("--records", required=True, help="folder of the TFRecord shards")
+    parser.add_argument("--num-images", type=int, default=16, help="val images to show")
+    parser.add_argument("--output-dir", required=True, help="where the PNGs go")
+    recipe.add_arguments(parser, ("image_size", "grayscale"))
+    args = parser.parse_args(argv)
+    settings = recipe.from_args(args, ("image_size", "grayscale"))
+    out = Path(args.output_dir)
+
+    plot_curves(args.train_dir, out / "training_curves.png")
+    matrices = {
+        "float (checkpoint)": json.loads(Path(args.eval).read_text())["confusion_matrix"],
+        "int8 (.tflite)": json.loads(Path(args.tflite_eval).read_text())["confusion_matrix"],
+    }
+    plot_confusion(matrices, out / "confusion_matrix.png")
+    plot_predictions(args.tflite, args.records, settings, args.num_images,
+                     out / "val_predictions.png")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""Quantize a frozen graph to a full-int8 .tflite (int8 input and output, int8 builtin ops).
+
+Activation ranges are calibrated on the first --num-images records of the val split, passed
+through the evaluation preprocessing (central crop, resize, grayscale, [-1, 1]) that the
+model was evaluated with. The input's scale and zero point are logged: with the usual
+1/127.5 and -1 (or 0), a camera's 8-bit pixel p in [0, 255] maps to the int8 input
+round(p / (255 * scale) - 1 / scale) + zero_point, i.e. p - 128.
+
+Example:
+  python scripts/quantize.py --frozen-graph frozen_graph.pb \\
+      --records results/datasets/person-0.005/records --output model.tflite
+"""
+
+import argparse
+import logging
+
+from vww import recipe
+from vww.dataset import eval_examples, record_files
+from vww.files import atomic_path
+from vww.logs import setup_logging
+from vww.tflite import convert_int8, interpreter, io_quantization
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--frozen-graph", required=True, help="frozen GraphDef (.pb)")
+    parser.add_argument("--records", required=True, help="folder of the TFRecord shards")
+    parser.add_argument("--num-images", type=int, default=250,
+                        help="val images to calibrate on (%(default)s, the seed's)")
+    parser.add_argument("--output", required=True, help=".tflite to write")
+    parser.add_argument("--log", help="log file (default: stderr)")
+    recipe.add_arguments(parser, ("image_size", "grayscale"))
+    args = parser.parse_args(argv)
+    setup_logging(args.log)
+    settings = recipe.from_args(args, ("image_size", "grayscale"))
+
+    images = [image for image, _, _ in
+              eval_examples(record_files(args.records, "val"), settings, args.num_images)]
+    model = convert_int8(args.frozen_graph, settings, images)
+    with atomic_path(args.output) as tmp:
+        tmp.write_bytes(model)
+    (in_scale, in_zero), (out_scale, out_zero) = io_quantization(interpreter(model))
+    logging.info("%s: %d bytes, calibrated on %d images; input scale %.8f zero point %d, "
+                 "output scale %.8f zero point %d", args.output, len(model), len(images),
+                 in_scale, in_zero, out_scale, out_zero)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""Summarize a built model: accuracy float vs int8, size, arena, parameters, MACs, ops.
+
+Gathers evaluate.py's, evaluate_tflite.py's and check_micro.py's reports and the .tflite
+into one JSON, with the path of every artifact.
+
+Example:
+  python scripts/summarize_model.py --model person_detection --eval eval.json \\
+      --tflite-eval tflite_eval.json --micro-check micro_check.json --tflite model.tflite \\
+      --artifact c_source=person_detect_model_data.cc --output summary.json
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from vww import mobilenet_v1, recipe
+from vww.export import input_shape
+from vww.files import write_json
+from vww.tflite import interpreter, model_stats, op_counts
+
+# TFLM's own person_detect.tflite, for comparison.
+TFLM_EXAMPLE_TFLITE_BYTES = 300_568
+
+
+def trainable_parameters(settings):
+    graph = tf.Graph()
+    with graph.as_default():
+        images = tf.compat.v1.placeholder(tf.float32, input_shape(settings))
+        mobilenet_v1.build(images, settings, is_training=True)
+        return sum(int(np.prod(v.shape)) for v in tf.compat.v1.trainable_variables())
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", required=True, help="model name")
+    parser.add_argument("--eval", required=True, help="evaluate.py's JSON (float)")
+    parser.add_argument("--tflite-eval", required=True, help="evaluate_tflite.py's JSON")
+    parser.add_argument("--micro-check", required=True, help="check_micro.py's JSON")
+    parser.add_argument("--tflite", required=True, help="the int8 .tflite")
+    parser.add_argument("--artifact", action="append", default=[], metavar="NAME=PATH",
+                        help="another artifact to list (repeatable)")
+    parser.add_argument("--output", required=True, help="summary JSON to write")
+    recipe.add_arguments(parser, recipe.INFERENCE_KEYS)
+    args = parser.parse_args(argv)
+    settings = recipe.from_args(args, recipe.INFERENCE_KEYS)
+
+    reports = {name: json.loads(Path(path).read_text())
+               for name, path in (("eval", args.eval), ("tflite_eval", args.tflite_eval),
+                                  ("micro_check", args.micro_check))}
+    model = Path(args.tflite).read_bytes()
+    runner = interpreter(model)
+    stats = model_stats(runner)
+    summary = {
+        "model": args.model,
+        "checkpoint_step": reports["eval"]["step"],
+        "weights": reports["eval"]["weights"],
+        "val_images": reports["tflite_eval"]["images"],
+        "float_accuracy": reports["eval"]["accuracy"],
+        "int8_accuracy": reports["tflite_eval"]["int8_accuracy"],
+        "float_minus_int8": reports["eval"]["accuracy"] - reports["tflite_eval"]["int8_accuracy"],
+        "majority_class_rate": reports["eval"]["majority_class_rate"],
+        "tflite_bytes": len(model),
+        "tflm_example_tflite_bytes": TFLM_EXAMPLE_TFLITE_BYTES,
+        "arena_bytes": reports["micro_check"]["arena_bytes"],
+        "trainable_parameters": trainable_parameters(settings),
+        "tflite_parameters": stats["parameters"],
+        "macs": stats["macs"],
+        "ops": op_counts(runner),
+        "op_count": sum(op_counts(runner).values()),
+        "tflm_litert_images_compared": reports["micro_check"]["images_compared"],
+        "tflm_litert_mismatches": len(reports["micro_check"]["mismatches"]),
+        "artifacts": dict(sorted(
+            [("eval", args.eval), ("tflite_eval", args.tflite_eval),
+             ("micro_check", args.micro_check), ("tflite", args.tflite)]
+            + [tuple(item.split("=", 1)) for item in args.artifact])),
+    }
+    write_json(args.output, summary)
+
+
+if __name__ == "__main__":
+    main()

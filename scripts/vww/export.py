@@ -1,0 +1,68 @@
+"""The inference graph (GraphDef) and its freezing with a checkpoint's shipped weights."""
+
+import tensorflow as tf
+
+from vww import mobilenet_v1
+
+tf1 = tf.compat.v1
+INPUT_NODE = "input"
+OUTPUT_NODE = f"{mobilenet_v1.SCOPE}/Predictions"
+EMA_SUFFIX = "/ExponentialMovingAverage"
+
+
+def input_shape(settings):
+    channels = 1 if settings["grayscale"] else 3
+    return [1, settings["image_size"], settings["image_size"], channels]
+
+
+def inference_graph_def(settings):
+    """The eval-mode model from float `input` [1, H, W, C] to the softmax, no weights.
+
+    Only the nodes the output needs are kept (no initializers, no savers), as slim's
+    export_inference_graph gives.
+    """
+    graph = tf.Graph()
+    with graph.as_default():
+        images = tf1.placeholder(tf.float32, input_shape(settings), name=INPUT_NODE)
+        mobilenet_v1.build(images, settings, is_training=False)
+    return tf1.graph_util.extract_sub_graph(graph.as_graph_def(), [OUTPUT_NODE])
+
+
+def freeze(graph_def, checkpoint, weights):
+    """Replace every variable of `graph_def` by a constant holding its checkpoint value.
+
+    weights='ema' takes each variable's moving average (the checkpoint's
+    '<name>/ExponentialMovingAverage'), 'raw' the variable itself: the same sets the
+    evaluation restores, so the frozen graph computes what eval measured.
+    """
+    reader = tf.train.load_checkpoint(checkpoint)
+    frozen = tf1.GraphDef()
+    frozen.versions.CopyFrom(graph_def.versions)
+    for node in graph_def.node:
+        if node.op == "VarHandleOp":
+            key = node.name + (EMA_SUFFIX if weights == "ema" else "")
+            if not reader.has_tensor(key):
+                raise KeyError(f"{checkpoint} has no {key!r}: not a checkpoint of this model")
+            value = tf.make_tensor_proto(reader.get_tensor(key))
+            constant = frozen.node.add(name=node.name, op="Const", device=node.device)
+            constant.attr["dtype"].type = node.attr["dtype"].type
+            constant.attr["value"].tensor.CopyFrom(value)
+        elif node.op == "ReadVariableOp":
+            identity = frozen.node.add(name=node.name, op="Identity", device=node.device)
+            identity.input.extend(node.input)
+            identity.attr["T"].type = node.attr["dtype"].type
+        else:
+            frozen.node.add().CopyFrom(node)
+    return frozen
+
+
+def serialize(graph_def):
+    """Deterministic bytes of a GraphDef."""
+    return graph_def.SerializeToString(deterministic=True)
+
+
+def load_graph_def(path):
+    graph_def = tf1.GraphDef()
+    with open(path, "rb") as f:
+        graph_def.ParseFromString(f.read())
+    return graph_def
