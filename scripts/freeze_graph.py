@@ -14,7 +14,7 @@ import argparse
 import sys
 
 from vww.checkpoints import WEIGHTS
-from vww.export import freeze, load_graph_def, serialize
+from vww.export import FreezeError, freeze, load_graph_def, serialize
 from vww.files import atomic_path
 
 
@@ -30,8 +30,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         frozen = freeze(load_graph_def(args.graph), args.checkpoint, args.eval_weights)
-    except KeyError as err:
-        sys.exit(f"error: {err.args[0]}")
+    except FreezeError as err:
+        sys.exit(f"error: {err}")
     with atomic_path(args.output) as tmp:
         tmp.write_bytes(serialize(frozen))
 

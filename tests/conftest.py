@@ -100,3 +100,34 @@ def snakemake(workdir, *args, check=True):
 def write_yaml(path, text):
     path.write_text(text)
     return path
+
+
+# A short training that still learns the sample (see tests/sample_config.yaml for why the
+# decays are lower than the seed's).
+SHORT = ["--batch-size", "32", "--batch-norm-decay", "0.9", "--moving-average-decay", "0.99",
+         "--log-interval-steps", "10"]
+# What the inference CLIs need to know of that model.
+SHORT_MODEL = ["--batch-norm-decay", "0.9", "--moving-average-decay", "0.99"]
+
+
+def run(script, *args, check=True):
+    """Run one of scripts/ with this interpreter; its stderr holds the log."""
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / script), *map(str, args)],
+                            capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{script} failed:\n{result.stderr[-4000:]}")
+    return result
+
+
+def train(records, train_dir, steps, *extra, check=True):
+    return run("train.py", "--records", records, "--num-train-records", 160,
+               "--train-dir", train_dir, "--steps", steps, *SHORT, *extra, check=check)
+
+
+@pytest.fixture(scope="session")
+def trained(sample_records, tmp_path_factory):
+    """A 200-step training on the sample records: (train dir, its log)."""
+    records, _ = sample_records
+    train_dir = tmp_path_factory.mktemp("train")
+    log = train(records, train_dir, 200).stderr
+    return train_dir, log

@@ -6,40 +6,14 @@ import subprocess
 import sys
 import time
 
-import pytest
-
-from conftest import REPO, sha256
+from conftest import REPO, SHORT, SHORT_MODEL, run, sha256, train
 from vww.checkpoints import checkpoint_step
-
-SHORT = ["--batch-size", "32", "--batch-norm-decay", "0.9", "--moving-average-decay", "0.99",
-         "--log-interval-steps", "10"]
-
-
-def run(script, *args, check=True):
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / script), *map(str, args)],
-                            capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{script} failed:\n{result.stderr[-4000:]}")
-    return result
-
-
-def train(records, train_dir, steps, *extra, check=True):
-    return run("train.py", "--records", records, "--num-train-records", 160,
-               "--train-dir", train_dir, "--steps", steps, *SHORT, *extra, check=check)
 
 
 def evaluate(records, checkpoint, output, *extra):
     run("evaluate.py", "--checkpoint", checkpoint, "--records", records, "--output", output,
-        "--batch-norm-decay", "0.9", "--moving-average-decay", "0.99", *extra)
+        *SHORT_MODEL, *extra)
     return json.loads(output.read_text())
-
-
-@pytest.fixture(scope="module")
-def trained(sample_records, tmp_path_factory):
-    records, _ = sample_records
-    train_dir = tmp_path_factory.mktemp("train")
-    log = train(records, train_dir, 200).stderr
-    return train_dir, log
 
 
 def test_short_training_learns(trained, sample_records, tmp_path):

@@ -128,3 +128,18 @@ def test_sample_workflow_is_byte_reproducible_and_learns(tmp_path):
     assert report["accuracy"] >= report["majority_class_rate"] + 0.2, report
     log = (workdir / "results/logs/person_detection/train-150.log").read_text()
     assert "step 150/150" in log
+
+    model = json.loads((workdir / "results/person_detection/summary.json").read_text())
+    assert model["float_accuracy"] == report["accuracy"]
+    assert model["int8_accuracy"] >= report["majority_class_rate"] + 0.2
+    assert model["tflm_litert_mismatches"] == 0
+    assert model["tflm_litert_images_compared"] == summary["val"]["records"]
+    assert model["trainable_parameters"] == 213_442 and model["tflite_parameters"] == 210_706
+    assert model["macs"] == 7_157_888 and model["op_count"] == 31
+    assert model["arena_bytes"] > 0 and model["tflite_bytes"] > 250_000
+    for path in model["artifacts"].values():
+        assert (workdir / path).is_file(), path
+    c_source = workdir / "results/person_detection/c/person_detect_model_data.cc"
+    assert model["artifacts"]["c_source"] == str(c_source.relative_to(workdir))
+    for figure in ("training_curves", "confusion_matrix", "val_predictions"):
+        assert (workdir / f"results/person_detection/report/{figure}.png").stat().st_size > 1000

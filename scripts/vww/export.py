@@ -28,6 +28,10 @@ def inference_graph_def(settings):
     return tf1.graph_util.extract_sub_graph(graph.as_graph_def(), [OUTPUT_NODE])
 
 
+class FreezeError(ValueError):
+    """The checkpoint does not hold the graph's variables (another model, wrong path)."""
+
+
 def freeze(graph_def, checkpoint, weights):
     """Replace every variable of `graph_def` by a constant holding its checkpoint value.
 
@@ -35,18 +39,25 @@ def freeze(graph_def, checkpoint, weights):
     '<name>/ExponentialMovingAverage'), 'raw' the variable itself: the same sets the
     evaluation restores, so the frozen graph computes what eval measured.
     """
-    reader = tf.train.load_checkpoint(checkpoint)
+    try:
+        reader = tf.train.load_checkpoint(str(checkpoint))
+    except (ValueError, tf.errors.OpError) as err:
+        raise FreezeError(f"cannot read checkpoint {checkpoint}: {err}") from err
     frozen = tf1.GraphDef()
     frozen.versions.CopyFrom(graph_def.versions)
     for node in graph_def.node:
         if node.op == "VarHandleOp":
             key = node.name + (EMA_SUFFIX if weights == "ema" else "")
             if not reader.has_tensor(key):
-                raise KeyError(f"{checkpoint} has no {key!r}: not a checkpoint of this model")
-            value = tf.make_tensor_proto(reader.get_tensor(key))
+                raise FreezeError(f"{checkpoint} has no {key!r}: not a checkpoint of this model")
+            value = reader.get_tensor(key)
+            shape = tf.TensorShape(node.attr["shape"].shape)
+            if not shape.is_compatible_with(value.shape):
+                raise FreezeError(f"{checkpoint}: {key!r} has shape {list(value.shape)}, the "
+                                  f"graph wants {shape.as_list()}: another model's checkpoint")
             constant = frozen.node.add(name=node.name, op="Const", device=node.device)
             constant.attr["dtype"].type = node.attr["dtype"].type
-            constant.attr["value"].tensor.CopyFrom(value)
+            constant.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(value))
         elif node.op == "ReadVariableOp":
             identity = frozen.node.add(name=node.name, op="Identity", device=node.device)
             identity.input.extend(node.input)

@@ -1,0 +1,174 @@
+"""The export chain on a real short training: frozen graph, int8 .tflite, TFLM, C source."""
+
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import SHORT_MODEL, run, sha256
+from vww import micro, mobilenet_v1, recipe
+from vww.checkpoints import weights_saver
+from vww.dataset import eval_examples, record_files
+from vww.export import INPUT_NODE, OUTPUT_NODE, load_graph_def
+from vww.tflite import interpreter, io_quantization
+
+tf1 = tf.compat.v1
+SETTINGS = {**{name: default for name, (default, _) in recipe.RECIPE.items()},
+            "batch_norm_decay": 0.9, "moving_average_decay": 0.99}
+BUILTIN_INT8_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "RESHAPE", "SOFTMAX"}
+
+
+@pytest.fixture(scope="module")
+def exported(trained, sample_records, tmp_path_factory):
+    """Inference graph, frozen graphs (ema and raw) and the int8 .tflite of `trained`."""
+    train_dir, _ = trained
+    records, _ = sample_records
+    out = tmp_path_factory.mktemp("export")
+    checkpoint = train_dir / "model.ckpt-200"
+    run("export_inference_graph.py", "--output", out / "graph.pb", *SHORT_MODEL)
+    for weights in ("ema", "raw"):
+        run("freeze_graph.py", "--graph", out / "graph.pb", "--checkpoint", checkpoint,
+            "--eval-weights", weights, "--output", out / f"frozen_{weights}.pb")
+    run("quantize.py", "--frozen-graph", out / "frozen_ema.pb", "--records", records,
+        "--num-images", 50, "--output", out / "model.tflite")
+    return out, checkpoint
+
+
+def val_images(records, count=12):
+    return np.concatenate([image for image, _, _ in
+                           eval_examples(record_files(records, "val"), SETTINGS, count)])
+
+
+def frozen_outputs(path, images):
+    graph = tf.Graph()
+    with graph.as_default():
+        tf1.import_graph_def(load_graph_def(path), name="")
+        with tf1.Session() as sess:
+            return np.concatenate([sess.run(f"{OUTPUT_NODE}:0", {f"{INPUT_NODE}:0": image[None]})
+                                   for image in images])
+
+
+def checkpoint_outputs(checkpoint, weights, images):
+    graph = tf.Graph()
+    with graph.as_default():
+        placeholder = tf1.placeholder(tf.float32, [None, 96, 96, 1])
+        _, end_points = mobilenet_v1.build(placeholder, SETTINGS, is_training=False)
+        saver = weights_saver(weights, SETTINGS)
+        with tf1.Session() as sess:
+            saver.restore(sess, str(checkpoint))
+            return sess.run(end_points["Predictions"], {placeholder: images})
+
+
+@pytest.mark.parametrize("weights", ["ema", "raw"])
+def test_frozen_graph_computes_what_the_checkpoint_computes(exported, sample_records, weights):
+    out, checkpoint = exported
+    images = val_images(sample_records[0])
+    frozen = frozen_outputs(out / f"frozen_{weights}.pb", images)
+    np.testing.assert_allclose(frozen, checkpoint_outputs(checkpoint, weights, images),
+                               rtol=0, atol=1e-6)
+    assert frozen.shape == (len(images), 2)
+
+
+def test_ema_and_raw_frozen_graphs_differ_and_freezing_is_reproducible(exported, tmp_path):
+    out, checkpoint = exported
+    assert sha256(out / "frozen_ema.pb") != sha256(out / "frozen_raw.pb")
+    run("freeze_graph.py", "--graph", out / "graph.pb", "--checkpoint", checkpoint,
+        "--output", tmp_path / "again.pb")
+    assert sha256(tmp_path / "again.pb") == sha256(out / "frozen_ema.pb")
+
+
+def test_freezing_a_checkpoint_that_does_not_fit_fails_clearly(exported, tmp_path):
+    out, checkpoint = exported
+    run("export_inference_graph.py", "--output", tmp_path / "wide.pb", "--depth-multiplier",
+        "0.5", *SHORT_MODEL)
+    wide = run("freeze_graph.py", "--graph", tmp_path / "wide.pb", "--checkpoint",
+               checkpoint, "--output", tmp_path / "x.pb", check=False)
+    assert wide.returncode != 0 and "another model's checkpoint" in wide.stderr
+    missing = run("freeze_graph.py", "--graph", out / "graph.pb", "--checkpoint",
+                  tmp_path / "missing.ckpt", "--output", tmp_path / "y.pb", check=False)
+    assert missing.returncode != 0 and "missing.ckpt" in missing.stderr
+    assert not list(tmp_path.glob("*.pb.*")) and not (tmp_path / "x.pb").exists()
+
+
+def test_tflite_is_full_int8_and_reproducible(exported, sample_records, tmp_path):
+    out, _ = exported
+    runner = interpreter((out / "model.tflite").read_bytes())
+    assert runner.get_input_details()[0]["dtype"] == np.int8
+    assert list(runner.get_input_details()[0]["shape"]) == [1, 96, 96, 1]
+    assert runner.get_output_details()[0]["dtype"] == np.int8
+    assert {op["op_name"] for op in runner._get_ops_details()} <= BUILTIN_INT8_OPS
+    (in_scale, _), (out_scale, out_zero) = io_quantization(runner)
+    assert abs(in_scale - 1 / 127.5) < 1e-3 and (out_scale, out_zero) == (1 / 256, -128)
+    run("quantize.py", "--frozen-graph", out / "frozen_ema.pb", "--records",
+        sample_records[0], "--num-images", 50, "--output", tmp_path / "again.tflite")
+    assert sha256(tmp_path / "again.tflite") == sha256(out / "model.tflite")
+
+
+def test_tflite_eval_reports_the_gap(exported, sample_records, trained, tmp_path):
+    out, checkpoint = exported
+    records, counts = sample_records
+    run("evaluate.py", "--checkpoint", checkpoint, "--records", records,
+        "--output", tmp_path / "eval.json", *SHORT_MODEL)
+    run("evaluate_tflite.py", "--tflite", out / "model.tflite", "--records", records,
+        "--float-eval", tmp_path / "eval.json", "--output", tmp_path / "tflite_eval.json")
+    report = json.loads((tmp_path / "tflite_eval.json").read_text())
+    assert report["images"] == counts["val"]
+    assert report["int8_accuracy"] > 0.7
+    assert report["float_minus_int8"] == pytest.approx(
+        report["float_accuracy"] - report["int8_accuracy"])
+    assert abs(report["float_minus_int8"]) < 0.1
+
+
+def test_tflm_agrees_with_litert_on_every_val_image(exported, sample_records, tmp_path):
+    out, _ = exported
+    records, counts = sample_records
+    run("check_micro.py", "--tflite", out / "model.tflite", "--records", records,
+        "--output", tmp_path / "micro.json")
+    report = json.loads((tmp_path / "micro.json").read_text())
+    assert report["images_compared"] == counts["val"] and report["mismatches"] == []
+    assert 50_000 < report["arena_bytes"] < 200_000
+    assert set(report["ops"]) <= BUILTIN_INT8_OPS and sum(report["ops"].values()) == 31
+
+
+def test_an_op_tflm_lacks_is_named():
+    @tf.function(input_signature=[tf.TensorSpec([1, 4, 4, 1], tf.float32)])
+    def tiled(x):
+        return tf.tile(x * 2.0, [1, 2, 2, 1])
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [tiled.get_concrete_function()], tiled)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    rng = np.random.default_rng(0)
+    converter.representative_dataset = lambda: (
+        [rng.uniform(-1, 1, (1, 4, 4, 1)).astype(np.float32)] for _ in range(10))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = converter.inference_output_type = tf.int8
+    with pytest.raises(micro.MicroError, match="TILE"):
+        micro.load(converter.convert())
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="needs a C++ compiler")
+def test_c_source_compiles_and_holds_the_tflite_bytes(exported, tmp_path):
+    out, _ = exported
+    run("write_c_source.py", "--tflite", out / "model.tflite", "--array-name",
+        "g_person_detect_model_data", "--output", tmp_path / "person_detect_model_data.cc")
+    header = (tmp_path / "person_detect_model_data.h").read_text()
+    source = (tmp_path / "person_detect_model_data.cc").read_text()
+    assert "extern const unsigned char g_person_detect_model_data[];" in header
+    assert "extern const int g_person_detect_model_data_len;" in header
+    assert "alignas(16) const unsigned char g_person_detect_model_data[]" in source
+    (tmp_path / "dump.cc").write_text(
+        '#include <cstdio>\n#include <cstdint>\n#include "person_detect_model_data.h"\n'
+        "int main(int, char** argv) {\n"
+        "  if (reinterpret_cast<std::uintptr_t>(g_person_detect_model_data) % 16) return 2;\n"
+        '  FILE* f = std::fopen(argv[1], "wb");\n'
+        "  std::fwrite(g_person_detect_model_data, 1, g_person_detect_model_data_len, f);\n"
+        "  return std::fclose(f);\n}\n")
+    subprocess.run(["g++", "-std=c++17", "-Wall", "-Werror", "-o", tmp_path / "dump",
+                    tmp_path / "dump.cc", tmp_path / "person_detect_model_data.cc"],
+                   check=True, cwd=tmp_path)
+    subprocess.run([tmp_path / "dump", tmp_path / "roundtrip.tflite"], check=True)
+    assert (tmp_path / "roundtrip.tflite").read_bytes() == (out / "model.tflite").read_bytes()
