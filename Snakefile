@@ -38,3 +38,4 @@ rule all:
         rules.dataset.input,
         rules.evaluate.input,
         rules.export.input,
+        rules.manifest.output,

@@ -133,6 +133,22 @@ def model_outputs(model):
     ]
 
 
+def manifest_inputs():
+    """Every artifact whose bytes a build promises to reproduce (figures aside)."""
+    paths = []
+    for dataset in sorted(DATASETS):
+        paths += dataset_outputs(dataset)
+        paths += [f"{dataset_dir(dataset)}/annotations/{split}.json" for split in SPLITS]
+    for model in MODELS:
+        index = final_checkpoint(model)
+        paths += [index, index.replace(".index", ".data-00000-of-00001")]
+        paths += [f"{RESULTS}/{model}/{name}" for name in (
+            "export/inference_graph.pb", "export/frozen_graph.pb", f"{model}.tflite",
+            "eval.json", "tflite_eval.json", "micro_check.json", "summary.json")]
+        paths += [c_source_path(model, ".cc"), c_source_path(model, ".h")]
+    return paths
+
+
 # Input and params functions of the rules.
 
 

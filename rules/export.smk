@@ -175,3 +175,14 @@ rule report_figures:
 rule export:
     input:
         [model_outputs(model) for model in MODELS],
+
+
+rule manifest:
+    input:
+        manifest_inputs(),
+    output:
+        f"{RESULTS}/MANIFEST.sha256",
+    log:
+        f"{LOGS}/manifest.log",
+    shell:
+        "python scripts/write_manifest.py --output {output} {input} > {log} 2>&1"

@@ -24,12 +24,15 @@ def _boxes(example):
                     axis=1)
 
 
-def train_dataset(files, settings, seed, deterministic=False):
+def train_dataset(files, settings, seed, deterministic=False,
+                  image_fn=preprocessing.train_image):
     """Endless, shuffled, augmented batches of (images, labels).
 
     Shard order and records are shuffled with `seed`, and each record's augmentation is
     seeded by (seed, its position in the stream), so a seed fixes the whole stream; with
-    `deterministic` the parallel stages also keep their order.
+    `deterministic` the parallel stages also keep their order. `image_fn(jpeg, boxes, size,
+    grayscale, seed)` makes each image: the shared preprocessing unless a benchmark swaps
+    in another design.
     """
     options = tf.data.Options()
     options.deterministic = deterministic
@@ -40,7 +43,7 @@ def train_dataset(files, settings, seed, deterministic=False):
 
     def preprocess(index, serialized):
         example = parse_example(serialized)
-        image = preprocessing.train_image(
+        image = image_fn(
             example["image/encoded"], _boxes(example), settings["image_size"],
             settings["grayscale"], tf.stack([tf.cast(seed, tf.int64), index]))
         return image, example["image/class/label"]

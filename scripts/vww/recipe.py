@@ -26,7 +26,7 @@ RECIPE = {
     "rmsprop_epsilon": (1.0, "RMSProp epsilon"),
     "dropout_keep_prob": (0.999, "dropout keep probability before the logits"),
     "seed": (0, "seed of every random choice (shuffling, augmentation, initial weights)"),
-    "deterministic": (False, "bit-reproducible training on CPU (slower, see README)"),
+    "deterministic": (True, "bit-reproducible training on CPU (TF op determinism)"),
     "shuffle_buffer": (2048, "records in the training shuffle buffer"),
     "eval_weights": ("ema", "weights the model ships with: ema (moving average) or raw"),
     "log_interval_steps": (100, "steps between training log lines"),

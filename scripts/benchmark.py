@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Measure training throughput and where it goes, in one run.
+
+  (a)  the input pipeline alone (read, decode the crop window, augment, batch), images/s;
+  (a0) the same with the seed's design: decode the whole JPEG, then crop and resize;
+  (b)  the training step alone on a batch already in memory: the compute-only limit;
+  (c)  full training: the pipeline feeding the training step, as train.py runs it.
+
+Prints the figures with the ratios c/b (how close training gets to its compute limit) and
+a/a0 (the pipeline against the seed's); --json prints one JSON object instead. Each
+figure is timed after warm-up batches, over --batches batches of the model's batch size.
+
+Example:
+  python scripts/benchmark.py --records results/datasets/person-0.005/records
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+import yaml
+
+from vww import preprocessing, recipe
+from vww.dataset import record_files, train_dataset
+from vww.training import build_train_graph
+
+tf1 = tf.compat.v1
+REPO = Path(__file__).resolve().parent.parent
+
+
+def model_settings(name, config_path):
+    """A model's settings: the recipe defaults, overridden by its config.yaml entry."""
+    models = yaml.safe_load(Path(config_path).read_text())["models"]
+    if name not in models:
+        raise SystemExit(f"error: no model {name!r} in {config_path}; there: {', '.join(models)}")
+    return {**{key: default for key, (default, _) in recipe.RECIPE.items()}, **models[name]}
+
+
+def seed_design_image(jpeg, boxes, size, grayscale, seed):
+    """The seed's order: decode the whole JPEG, then crop, resize and augment."""
+    crop_seed, flip_seed, brightness_seed, saturation_seed = tf.unstack(
+        tf.random.experimental.stateless_split(seed, 4))
+    image = tf.image.convert_image_dtype(tf.io.decode_jpeg(jpeg, channels=3), tf.float32)
+    boxes = tf.cond(tf.shape(boxes)[0] > 0, lambda: boxes,
+                    lambda: tf.constant(preprocessing.WHOLE_IMAGE, tf.float32))
+    begin, crop_size, _ = tf.image.stateless_sample_distorted_bounding_box(
+        tf.shape(image), bounding_boxes=boxes[tf.newaxis], seed=crop_seed,
+        min_object_covered=preprocessing.MIN_OBJECT_COVERED,
+        aspect_ratio_range=preprocessing.ASPECT_RATIO_RANGE,
+        area_range=preprocessing.AREA_RANGE, max_attempts=preprocessing.MAX_ATTEMPTS,
+        use_image_if_no_bounding_boxes=True)
+    image = preprocessing._resize(tf.slice(image, begin, crop_size), size)
+    image = tf.image.stateless_random_flip_left_right(image, flip_seed)
+    image = tf.image.stateless_random_brightness(image, preprocessing.BRIGHTNESS_DELTA,
+                                                 brightness_seed)
+    image = tf.image.stateless_random_saturation(image, *preprocessing.SATURATION_RANGE,
+                                                 saturation_seed)
+    return preprocessing._finish(tf.clip_by_value(image, 0.0, 1.0), grayscale)
+
+
+def timed(sess, fetch, batches, warmup, batch_size):
+    """Images/s of running `fetch` `batches` times, after `warmup` untimed runs."""
+    for _ in range(warmup):
+        sess.run(fetch)
+    start = time.perf_counter()
+    for _ in range(batches):
+        sess.run(fetch)
+    return batches * batch_size / (time.perf_counter() - start)
+
+
+def measure(build, batches, warmup, batch_size):
+    """Build a graph with `build()` (returns the fetch) and time it in a fresh session."""
+    graph = tf.Graph()
+    with graph.as_default():
+        tf1.set_random_seed(0)
+        fetch = build()
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            return timed(sess, fetch, batches, warmup, batch_size)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--records", required=True, help="folder with train.record-* shards")
+    parser.add_argument("--model", default="person_detection", help="model in --config")
+    parser.add_argument("--config", default=str(REPO / "config.yaml"), help="config file")
+    parser.add_argument("--batches", type=int, default=30, help="timed batches per figure")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed batches first")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    settings = model_settings(args.model, args.config)
+    files = record_files(args.records, "train")
+    size, batch = settings["image_size"], settings["batch_size"]
+    channels = 1 if settings["grayscale"] else 3
+
+    def pipeline(image_fn=preprocessing.train_image):
+        def build():
+            data = train_dataset(files, settings, settings["seed"], image_fn=image_fn)
+            return tf1.data.make_one_shot_iterator(data).get_next()
+        return build
+
+    def compute():
+        rng = np.random.default_rng(0)
+        images = tf.constant(rng.uniform(-1, 1, (batch, size, size, channels)), tf.float32)
+        labels = tf.constant(rng.integers(0, 2, batch), tf.int64)
+        return build_train_graph(images, labels, settings, 100_000).train_op
+
+    def full():
+        images, labels = pipeline()()
+        return build_train_graph(images, labels, settings, 100_000).train_op
+
+    figures = {
+        "pipeline_images_per_s": measure(pipeline(), args.batches, args.warmup, batch),
+        "seed_pipeline_images_per_s": measure(pipeline(seed_design_image), args.batches,
+                                              args.warmup, batch),
+        "compute_images_per_s": measure(compute, args.batches, args.warmup, batch),
+        "train_images_per_s": measure(full, args.batches, args.warmup, batch),
+    }
+    if args.json:
+        print(json.dumps(figures, sort_keys=True))
+        return
+    a, a0 = figures["pipeline_images_per_s"], figures["seed_pipeline_images_per_s"]
+    b, c = figures["compute_images_per_s"], figures["train_images_per_s"]
+    print(f"model {args.model}, batch {batch}, {len(files)} shards in {args.records}")
+    print(f"(a)  input pipeline            {a:8.1f} images/s")
+    print(f"(a0) seed's pipeline design    {a0:8.1f} images/s")
+    print(f"(b)  training step (in memory) {b:8.1f} images/s")
+    print(f"(c)  full training             {c:8.1f} images/s")
+    print(f"c/b = {c / b:.3f}   a/a0 = {a / a0:.2f}")
+
+
+if __name__ == "__main__":
+    main()
