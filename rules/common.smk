@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
-from vww.recipe import INFERENCE_KEYS, as_flags
+from vww.recipe import INFERENCE_KEYS, INPUT_KEYS, as_flags
 
 SPLITS = ("train", "val")
 SPLIT_IMAGE_ZIPS = {split: f"{split}2014.zip" for split in SPLITS}
@@ -185,7 +185,7 @@ def model_eval_flags(wildcards):
 
 
 def model_input_flags(wildcards):
-    return as_flags(config["models"][wildcards.model], ("image_size", "grayscale"))
+    return as_flags(config["models"][wildcards.model], INPUT_KEYS)
 
 
 def model_eval_weights(wildcards):

@@ -34,10 +34,10 @@ def main(argv=None):
                         help="val images to compare (0: all, the default)")
     parser.add_argument("--output", required=True, help="JSON report to write")
     parser.add_argument("--log", help="log file (default: stderr)")
-    recipe.add_arguments(parser, ("image_size", "grayscale"))
+    recipe.add_arguments(parser, recipe.INPUT_KEYS)
     args = parser.parse_args(argv)
     setup_logging(args.log)
-    settings = recipe.from_args(args, ("image_size", "grayscale"))
+    settings = recipe.from_args(args, recipe.INPUT_KEYS)
 
     with open(args.tflite, "rb") as f:
         model = f.read()

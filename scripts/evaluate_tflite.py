@@ -35,10 +35,10 @@ def main(argv=None):
     parser.add_argument("--float-eval", help="evaluate.py's JSON, for the float-int8 gap")
     parser.add_argument("--output", required=True, help="JSON report to write")
     parser.add_argument("--log", help="log file (default: stderr)")
-    recipe.add_arguments(parser, ("image_size", "grayscale"))
+    recipe.add_arguments(parser, recipe.INPUT_KEYS)
     args = parser.parse_args(argv)
     setup_logging(args.log)
-    settings = recipe.from_args(args, ("image_size", "grayscale"))
+    settings = recipe.from_args(args, recipe.INPUT_KEYS)
 
     with open(args.tflite, "rb") as f:
         runner = interpreter(f.read())

@@ -109,9 +109,9 @@ def main(argv=None):
     parser.add_argument("--records", required=True, help="folder of the TFRecord shards")
     parser.add_argument("--num-images", type=int, default=16, help="val images to show")
     parser.add_argument("--output-dir", required=True, help="where the PNGs go")
-    recipe.add_arguments(parser, ("image_size", "grayscale"))
+    recipe.add_arguments(parser, recipe.INPUT_KEYS)
     args = parser.parse_args(argv)
-    settings = recipe.from_args(args, ("image_size", "grayscale"))
+    settings = recipe.from_args(args, recipe.INPUT_KEYS)
     out = Path(args.output_dir)
 
     plot_curves(args.train_dir, out / "training_curves.png")

@@ -32,10 +32,10 @@ def main(argv=None):
                         help="val images to calibrate on (%(default)s, the seed's)")
     parser.add_argument("--output", required=True, help=".tflite to write")
     parser.add_argument("--log", help="log file (default: stderr)")
-    recipe.add_arguments(parser, ("image_size", "grayscale"))
+    recipe.add_arguments(parser, recipe.INPUT_KEYS)
     args = parser.parse_args(argv)
     setup_logging(args.log)
-    settings = recipe.from_args(args, ("image_size", "grayscale"))
+    settings = recipe.from_args(args, recipe.INPUT_KEYS)
 
     images = [image for image, _, _ in
               eval_examples(record_files(args.records, "val"), settings, args.num_images)]

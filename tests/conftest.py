@@ -18,7 +18,8 @@ from vww.records import shard_images, shard_name
 from vww.sample_coco import write_sample_coco, write_sample_zips
 
 REPO = Path(__file__).resolve().parent.parent
-WORKFLOW_FILES = ("Snakefile", "config.yaml", "rules", "scripts", "schemas", "tests")
+WORKFLOW_FILES = ("Snakefile", "config.yaml", "rules", "scripts", "schemas", "tests", "report",
+                  "profiles")
 SAMPLE_SIZE = {"train_images": 120, "val_images": 60, "seed": 7}
 
 

@@ -34,6 +34,8 @@ RECIPE = {
     "summary_interval_s": (300, "seconds between TensorBoard summaries"),
 }
 CHOICES = {"eval_weights": ("ema", "raw")}
+# What turns an image into the model's input.
+INPUT_KEYS = ("image_size", "grayscale")
 # What running a trained model needs: its architecture, input and shipped weights.
 INFERENCE_KEYS = ("image_size", "grayscale", "depth_multiplier", "weight_decay",
                   "batch_norm_decay", "dropout_keep_prob", "moving_average_decay",
