@@ -8,11 +8,10 @@ sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 from vww.recipe import INFERENCE_KEYS, INPUT_KEYS, as_flags
 
 SPLITS = ("train", "val")
-SPLIT_IMAGE_ZIPS = {split: f"{split}2014.zip" for split in SPLITS}
 ANNOTATIONS_ZIP = "annotations_trainval2014.zip"
 # Where each zip lives under coco_url.
 ZIP_URL_PATHS = {
-    **{name: f"zips/{name}" for name in SPLIT_IMAGE_ZIPS.values()},
+    **{f"{split}2014.zip": f"zips/{split}2014.zip" for split in SPLITS},
     ANNOTATIONS_ZIP: f"annotations/{ANNOTATIONS_ZIP}",
 }
 COCO_DIR = config["coco_dir"]
@@ -188,16 +187,13 @@ def model_input_flags(wildcards):
     return as_flags(config["models"][wildcards.model], INPUT_KEYS)
 
 
-def model_eval_weights(wildcards):
-    return config["models"][wildcards.model]["eval_weights"]
+def model_setting(key):
+    """A params/resources function giving the model's value of config key `key`."""
 
+    def value(wildcards):
+        return config["models"][wildcards.model][key]
 
-def model_calibration_images(wildcards):
-    return config["models"][wildcards.model]["calibration_images"]
-
-
-def model_micro_check_images(wildcards):
-    return config["models"][wildcards.model]["micro_check_images"]
+    return value
 
 
 def model_c_array(wildcards):

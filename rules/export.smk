@@ -20,7 +20,7 @@ rule freeze_graph:
         f"{RESULTS}/{{model}}/export/frozen_graph.pb",
     params:
         checkpoint=checkpoint_prefix,
-        weights=model_eval_weights,
+        weights=model_setting("eval_weights"),
     log:
         f"{LOGS}/{{model}}/freeze_graph.log",
     shell:
@@ -36,7 +36,7 @@ rule quantize:
         f"{RESULTS}/{{model}}/{{model}}.tflite",
     params:
         records=model_records_dir,
-        images=model_calibration_images,
+        images=model_setting("calibration_images"),
         input_flags=model_input_flags,
     log:
         f"{LOGS}/{{model}}/quantize.log",
@@ -78,7 +78,7 @@ rule check_micro:
         f"{RESULTS}/{{model}}/micro_check.json",
     params:
         records=model_records_dir,
-        images=model_micro_check_images,
+        images=model_setting("micro_check_images"),
         input_flags=model_input_flags,
     log:
         f"{LOGS}/{{model}}/check_micro.log",

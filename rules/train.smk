@@ -19,6 +19,9 @@ rule train:
     resources:
         mem_mb=6000,
         runtime=7 * 24 * 60,
+        # GPUs asked of a cluster (sbatch --gpus); 0 asks none. TensorFlow uses a GPU the
+        # node has when the environment carries a CUDA build.
+        gpu=model_setting("gpus"),
     shell:
         "python scripts/train.py --records {params.records}"
         " --dataset-summary {input.summary} --train-dir $(dirname {output.index})"

@@ -10,8 +10,6 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-SPLITS = ("train", "val")
-
 
 class UnknownCategoryError(ValueError):
     """The configured category is not one of the annotation file's categories."""

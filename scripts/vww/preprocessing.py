@@ -60,13 +60,8 @@ def train_image(jpeg, boxes, size, grayscale, seed):
     return _finish(image, grayscale)
 
 
-def eval_pixels(image, size, grayscale):
-    """Eval preprocessing of a decoded uint8 image [H, W, 3]: [size, size, C] in [-1, 1]."""
-    image = tf.image.convert_image_dtype(image, tf.float32)
+def eval_image(jpeg, size, grayscale):
+    """The central 87.5% of a JPEG, resized: [size, size, C] in [-1, 1]."""
+    image = tf.image.convert_image_dtype(tf.io.decode_jpeg(jpeg, channels=3), tf.float32)
     image = tf.image.central_crop(image, CENTRAL_FRACTION)
     return _finish(_resize(image, size), grayscale)
-
-
-def eval_image(jpeg, size, grayscale):
-    """Eval preprocessing of JPEG bytes."""
-    return eval_pixels(tf.io.decode_jpeg(jpeg, channels=3), size, grayscale)
