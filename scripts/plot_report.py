@@ -34,7 +34,7 @@ CURVES = (("losses/total_loss", "total loss"), ("learning_rate", "learning rate"
 
 
 def save(figure, path):
-    # A fixed creation date keeps the PNG bytes reproducible.
+    # Agg writes no date; dropping the Software entry keeps the bytes matplotlib-version free.
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
     plt.close(figure)
