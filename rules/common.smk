@@ -52,21 +52,66 @@ def downloaded_zip(path):
     return protected(path) if config["keep_zips"] else temp(path)
 
 
-def dataset_id(model):
-    """TFRecords are shared by every model with the same category and threshold."""
+def slug(text):
+    return re.sub(r"[^A-Za-z0-9.]+", "_", str(text)).strip("_")
+
+
+def stored_size_tag():
+    side = config["dataset"]["max_image_side"]
+    return "full" if side is None else f"{side}px"
+
+
+def dataset_source(model):
+    """How a model's labels are made: the settings its TFRecords depend on."""
     settings = config["models"][model]
-    slug = re.sub(r"[^A-Za-z0-9]+", "_", settings["category"]).strip("_")
-    return f"{slug}-{settings['area_threshold']}"
+    if settings["source"] == "folder":
+        return {"source": "folder", "folder": settings["folder"],
+                "class_names": settings["class_names"]}
+    return {"source": "coco", "category": settings["category"],
+            "area_threshold": settings["area_threshold"]}
+
+
+def dataset_id(model):
+    """TFRecords are shared by every model with the same labels and stored image size."""
+    source = dataset_source(model)
+    if source["source"] == "folder":
+        labels = "-".join([slug(source["folder"]), *map(slug, source["class_names"])])
+    else:
+        labels = f"{slug(source['category'])}-{source['area_threshold']}"
+    return f"{labels}-{stored_size_tag()}"
 
 
 MODELS = sorted(config["models"])
-DATASETS = {
-    dataset_id(model): {
-        "category": settings["category"],
-        "area_threshold": settings["area_threshold"],
-    }
-    for model, settings in config["models"].items()
-}
+DATASETS = {dataset_id(model): dataset_source(model) for model in MODELS}
+
+
+def check_init_from():
+    """Every init_from names another model, without cycles, with the same input."""
+    for model in MODELS:
+        chain, base = [model], config["models"][model].get("init_from")
+        while base is not None:
+            key = f"models.{chain[-1]}.init_from"
+            if base not in config["models"]:
+                raise WorkflowError(f"{key}: {base!r} is not a model in config; models: "
+                                    + ", ".join(MODELS))
+            if base in chain:
+                raise WorkflowError(f"{key}: {' -> '.join(chain + [base])} is a cycle")
+            for setting in ("grayscale", "depth_multiplier"):
+                if config["models"][base][setting] != config["models"][chain[-1]][setting]:
+                    raise WorkflowError(f"{key}: {base!r} has another {setting}, so its "
+                                        "weights cannot start this model")
+            chain.append(base)
+            base = config["models"][base].get("init_from")
+
+
+check_init_from()
+
+
+def datasets_from(source):
+    """A wildcard pattern matching exactly the dataset ids of `source` (coco or folder)."""
+    ids = [re.escape(d) for d, settings in sorted(DATASETS.items())
+           if settings["source"] == source]
+    return "|".join(ids) or "(?!)"
 
 
 def dataset_dir(dataset):
@@ -145,6 +190,8 @@ def manifest_inputs():
             "export/inference_graph.pb", "export/frozen_graph.pb", f"{model}.tflite",
             "eval.json", "tflite_eval.json", "micro_check.json", "summary.json")]
         paths += [c_source_path(model, ".cc"), c_source_path(model, ".h")]
+        if config["models"][model].get("init_from"):
+            paths.append(f"{RESULTS}/{model}/eval_init.json")
     return paths
 
 
@@ -169,6 +216,50 @@ def model_records_dir(wildcards):
 
 def model_final_checkpoint(wildcards):
     return final_checkpoint(wildcards.model)
+
+
+def init_model(wildcards):
+    return config["models"][wildcards.model].get("init_from")
+
+
+def model_init_checkpoint(wildcards):
+    """The checkpoint a fine-tuned model starts from (none for a model trained afresh)."""
+    base = init_model(wildcards)
+    return final_checkpoint(base) if base else []
+
+
+def model_init_flags(wildcards, input):
+    base = init_model(wildcards)
+    if not base:
+        return ""
+    return (f"--init-checkpoint {input.init.removesuffix('.index')}"
+            f" --init-weights {config['models'][base]['eval_weights']}"
+            f" --init-scope {config['models'][wildcards.model]['init_scope']}")
+
+
+def evaluated_model(wildcards):
+    """The model whose checkpoint an evaluation runs: this one, or the one it starts from."""
+    if wildcards.evaluation == "eval":
+        return wildcards.model
+    if not init_model(wildcards):
+        raise WorkflowError(f"eval_init.json: models.{wildcards.model} has no init_from")
+    return init_model(wildcards)
+
+
+def evaluated_checkpoint(wildcards):
+    return final_checkpoint(evaluated_model(wildcards))
+
+
+def evaluated_model_flags(wildcards):
+    return as_flags(config["models"][evaluated_model(wildcards)], INFERENCE_KEYS)
+
+
+def model_init_eval(wildcards):
+    return f"{RESULTS}/{wildcards.model}/eval_init.json" if init_model(wildcards) else []
+
+
+def init_eval_flag(wildcards, input):
+    return f"--init-eval {input.init_eval}" if input.init_eval else ""
 
 
 def checkpoint_prefix(wildcards, input):
@@ -212,16 +303,26 @@ def split_instances(wildcards):
     return coco_instances(wildcards.split)
 
 
-def split_images_dir(wildcards):
+def dataset_images_dir(wildcards):
+    """The folder a split's file names are relative to."""
+    source = DATASETS[wildcards.dataset]
+    if source["source"] == "folder":
+        return f"{source['folder']}/{wildcards.split}"
     return coco_images_dir(wildcards.split)
 
 
-def dataset_category(wildcards):
-    return DATASETS[wildcards.dataset]["category"]
+def dataset_setting(key):
+    """A params function giving the dataset's value of `key` (see dataset_source)."""
+
+    def value(wildcards):
+        return DATASETS[wildcards.dataset][key]
+
+    return value
 
 
-def dataset_area_threshold(wildcards):
-    return DATASETS[wildcards.dataset]["area_threshold"]
+def max_side_flag():
+    side = config["dataset"]["max_image_side"]
+    return "" if side is None else f"--max-side {side}"
 
 
 def train_shard_reports(wildcards):
@@ -241,6 +342,8 @@ def summary_split_args(wildcards, input):
 
 def check_existing_coco():
     """With download: false, name whatever the COCO root lacks before any job runs."""
+    if datasets_from("coco") == "(?!)":
+        return  # no model is trained on COCO
     expected = [coco_images_dir(split) for split in SPLITS]
     expected += [coco_instances(split) for split in SPLITS]
     missing = [path for path in expected if not Path(path).exists()]

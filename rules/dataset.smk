@@ -1,4 +1,5 @@
-# COCO 2014 -> Visual Wake Words labels -> sharded, slim-compatible TFRecords.
+# COCO 2014 or an image folder -> Visual Wake Words labels -> sharded, slim-compatible
+# TFRecords.
 
 
 rule vww_annotations:
@@ -6,9 +7,11 @@ rule vww_annotations:
         split_instances,
     output:
         f"{RESULTS}/datasets/{{dataset}}/annotations/{{split}}.json",
+    wildcard_constraints:
+        dataset=datasets_from("coco"),
     params:
-        category=dataset_category,
-        area_threshold=dataset_area_threshold,
+        category=dataset_setting("category"),
+        area_threshold=dataset_setting("area_threshold"),
     log:
         f"{LOGS}/datasets/{{dataset}}/annotations_{{split}}.log",
     resources:
@@ -18,6 +21,23 @@ rule vww_annotations:
         "python scripts/make_vww_annotations.py --instances {input}"
         " --category {params.category:q} --area-threshold {params.area_threshold}"
         " --output {output} --log {log}"
+
+
+rule folder_annotations:
+    input:
+        dataset_images_dir,
+    output:
+        f"{RESULTS}/datasets/{{dataset}}/annotations/{{split}}.json",
+    wildcard_constraints:
+        dataset=datasets_from("folder"),
+    params:
+        folder=dataset_setting("folder"),
+        class_names=dataset_setting("class_names"),
+    log:
+        f"{LOGS}/datasets/{{dataset}}/annotations_{{split}}.log",
+    shell:
+        "python scripts/index_image_folder.py --folder {params.folder:q} --split {wildcards.split}"
+        " --class-names {params.class_names:q} --output {output} --log {log}"
 
 
 rule label_map:
@@ -34,10 +54,12 @@ rule label_map:
 rule tfrecord_shard:
     input:
         annotations=f"{RESULTS}/datasets/{{dataset}}/annotations/{{split}}.json",
-        images=split_images_dir,
+        images=dataset_images_dir,
     output:
         records=f"{RESULTS}/datasets/{{dataset}}/records/{{split}}.record-{{shard}}-of-{{num_shards}}",
         report=f"{RESULTS}/datasets/{{dataset}}/reports/{{split}}-{{shard}}-of-{{num_shards}}.json",
+    params:
+        max_side=max_side_flag(),
     log:
         f"{LOGS}/datasets/{{dataset}}/{{split}}-{{shard}}-of-{{num_shards}}.log",
     benchmark:
@@ -49,7 +71,7 @@ rule tfrecord_shard:
     shell:
         "python scripts/build_tfrecord_shard.py --annotations {input.annotations}"
         " --images {input.images} --shard {wildcards.shard} --num-shards {wildcards.num_shards}"
-        " --output {output.records} --report {output.report} --log {log}"
+        " --output {output.records} --report {output.report} {params.max_side} --log {log}"
 
 
 rule dataset_summary:

@@ -115,6 +115,7 @@ rule model_summary:
         frozen=f"{RESULTS}/{{model}}/export/frozen_graph.pb",
         source=model_c_source,
         header=model_c_header,
+        init_eval=model_init_eval,
     output:
         report(
             f"{RESULTS}/{{model}}/summary.json",
@@ -126,12 +127,13 @@ rule model_summary:
         f"{LOGS}/{{model}}/model_summary.log",
     params:
         recipe=model_eval_flags,
+        init_eval=init_eval_flag,
     shell:
         "python scripts/summarize_model.py --model {wildcards.model} --eval {input.eval}"
         " --tflite-eval {input.tflite_eval} --micro-check {input.micro_check}"
         " --tflite {input.tflite} --artifact frozen_graph={input.frozen}"
         " --artifact c_source={input.source} --artifact c_header={input.header}"
-        " {params.recipe} --output {output} > {log} 2>&1"
+        " {params.init_eval} {params.recipe} --output {output} > {log} 2>&1"
 
 
 rule report_figures:

@@ -5,12 +5,14 @@ rule train:
     input:
         records=model_train_records,
         summary=model_dataset_summary,
+        init=model_init_checkpoint,
     output:
         index=f"{RESULTS}/{{model}}/train/model.ckpt-{{steps}}.index",
         data=f"{RESULTS}/{{model}}/train/model.ckpt-{{steps}}.data-00000-of-00001",
     params:
         records=model_records_dir,
         recipe=model_recipe_flags,
+        init=model_init_flags,
     log:
         f"{LOGS}/{{model}}/train-{{steps}}.log",
     benchmark:
@@ -25,23 +27,27 @@ rule train:
     shell:
         "python scripts/train.py --records {params.records}"
         " --dataset-summary {input.summary} --train-dir $(dirname {output.index})"
-        " --threads {threads} {params.recipe} --log {log}"
+        " --threads {threads} {params.recipe} {params.init} --log {log}"
 
 
 rule evaluate_checkpoint:
+    # eval.json: the model's final checkpoint. eval_init.json, for a fine-tuned model: the
+    # model it starts from, on this model's val split (the "before" of the fine-tuning).
     input:
-        index=model_final_checkpoint,
+        index=evaluated_checkpoint,
         records=model_val_records,
     output:
-        f"{RESULTS}/{{model}}/eval.json",
+        f"{RESULTS}/{{model}}/{{evaluation}}.json",
+    wildcard_constraints:
+        evaluation="eval|eval_init",
     params:
         checkpoint=checkpoint_prefix,
         records=model_records_dir,
-        recipe=model_eval_flags,
+        recipe=evaluated_model_flags,
     log:
-        f"{LOGS}/{{model}}/evaluate.log",
+        f"{LOGS}/{{model}}/{{evaluation}}.log",
     benchmark:
-        f"{BENCHMARKS}/{{model}}/evaluate.tsv"
+        f"{BENCHMARKS}/{{model}}/{{evaluation}}.tsv"
     threads: 2
     resources:
         mem_mb=4000,

@@ -8,14 +8,21 @@
 
 Prints the figures with the ratios c/b (how close training gets to its compute limit) and
 a/a0 (the pipeline against the seed's); --json prints one JSON object instead. Each
-figure is timed after warm-up batches, over --batches batches of the model's batch size.
+figure is timed after warm-up batches, over --batches batches of the model's batch size,
+--repeats times in a fresh session; the best repeat counts, as timeit does: a slower one
+measures interference from the rest of the machine, not the code.
+The seed stores COCO's full-size JPEGs: when --records holds downscaled images (the
+dataset's max_image_side), give the full-size records as --seed-records so (a0) measures
+the seed's design on the seed's data.
 
 Example:
-  python scripts/benchmark.py --records results/datasets/person-0.005/records
+  python scripts/benchmark.py --records results/datasets/person-0.005-192px/records \
+      --seed-records results/datasets/person-0.005-full/records
 """
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -71,13 +78,16 @@ def timed(sess, fetch, batches, warmup, batch_size):
     return batches * batch_size / (time.perf_counter() - start)
 
 
-def measure(build, batches, warmup, batch_size):
-    """Build a graph with `build()` (returns the fetch) and time it in a fresh session."""
+def measure(build, batches, warmup, batch_size, threads):
+    """Build a graph with `build()` (returns the fetch) and time it in a fresh session
+    configured as train.py configures its own: images/s."""
     graph = tf.Graph()
+    config = tf1.ConfigProto(intra_op_parallelism_threads=threads,
+                             inter_op_parallelism_threads=threads)
     with graph.as_default():
         tf1.set_random_seed(0)
         fetch = build()
-        with tf1.Session() as sess:
+        with tf1.Session(config=config) as sess:
             sess.run(tf1.global_variables_initializer())
             return timed(sess, fetch, batches, warmup, batch_size)
 
@@ -87,20 +97,27 @@ def main(argv=None):
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--records", required=True, help="folder with train.record-* shards")
+    parser.add_argument("--seed-records",
+                        help="full-size records for (a0), the seed's design (default: --records)")
     parser.add_argument("--model", default="person_detection", help="model in --config")
     parser.add_argument("--config", default=str(REPO / "config.yaml"), help="config file")
     parser.add_argument("--batches", type=int, default=30, help="timed batches per figure")
     parser.add_argument("--warmup", type=int, default=5, help="untimed batches first")
+    parser.add_argument("--repeats", type=int, default=3, help="timings per figure, best kept")
+    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
+                        help="threads, as train.py --threads (default: the cores available)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     settings = model_settings(args.model, args.config)
     files = record_files(args.records, "train")
+    seed_files = record_files(args.seed_records or args.records, "train")
     size, batch = settings["image_size"], settings["batch_size"]
     channels = 1 if settings["grayscale"] else 3
 
-    def pipeline(image_fn=preprocessing.train_image):
+    def pipeline(image_fn=preprocessing.train_image, shards=files):
         def build():
-            data = train_dataset(files, settings, settings["seed"], image_fn=image_fn)
+            data = train_dataset(shards, settings, settings["seed"], settings["deterministic"],
+                                 args.threads, image_fn)
             return tf1.data.make_one_shot_iterator(data).get_next()
         return build
 
@@ -114,19 +131,24 @@ def main(argv=None):
         images, labels = pipeline()()
         return build_train_graph(images, labels, settings, 100_000).train_op
 
-    figures = {
-        "pipeline_images_per_s": measure(pipeline(), args.batches, args.warmup, batch),
-        "seed_pipeline_images_per_s": measure(pipeline(seed_design_image), args.batches,
-                                              args.warmup, batch),
-        "compute_images_per_s": measure(compute, args.batches, args.warmup, batch),
-        "train_images_per_s": measure(full, args.batches, args.warmup, batch),
+    builds = {
+        "pipeline_images_per_s": pipeline(),
+        "seed_pipeline_images_per_s": pipeline(seed_design_image, seed_files),
+        "compute_images_per_s": compute,
+        "train_images_per_s": full,
     }
+    figures = {key: max(measure(build, args.batches, args.warmup, batch, args.threads)
+                        for _ in range(args.repeats))
+               for key, build in builds.items()}
     if args.json:
         print(json.dumps(figures, sort_keys=True))
         return
     a, a0 = figures["pipeline_images_per_s"], figures["seed_pipeline_images_per_s"]
     b, c = figures["compute_images_per_s"], figures["train_images_per_s"]
-    print(f"model {args.model}, batch {batch}, {len(files)} shards in {args.records}")
+    print(f"model {args.model}, batch {batch}, {args.threads} threads, "
+          f"{len(files)} shards in {args.records}")
+    if args.seed_records:
+        print(f"(a0) on {len(seed_files)} shards in {args.seed_records}")
     print(f"(a)  input pipeline            {a:8.1f} images/s")
     print(f"(a0) seed's pipeline design    {a0:8.1f} images/s")
     print(f"(b)  training step (in memory) {b:8.1f} images/s")

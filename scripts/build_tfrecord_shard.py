@@ -4,14 +4,16 @@
 The shard holds every --num-shards-th image of the VWW annotations (id-sorted), starting
 at --shard, so independent jobs build the shards in parallel and together hold every image
 exactly once. Images TensorFlow's JPEG decoder cannot read as stored (CMYK, PNG data under
-a .jpg name) are re-encoded; images that cannot be read at all are skipped and listed in
+a .jpg name, PNG files) are re-encoded, and with --max-side larger images are stored
+downscaled so their longer side is --max-side pixels; images that cannot be read at all are skipped and listed in
 the JSON report with the reason. The shard is written under a temporary name and moved into
 place only when complete.
 
 Example:
   python scripts/build_tfrecord_shard.py --annotations vww_train.json \\
       --images data/coco/train2014 --shard 0 --num-shards 100 \\
-      --output records/train.record-00000-of-00100 --report reports/train-00000.json
+      --output records/train.record-00000-of-00100 --report reports/train-00000.json \
+      --max-side 192
 """
 
 import argparse
@@ -27,15 +29,18 @@ from vww.logs import setup_logging
 from vww.records import serialize_example, shard_images
 
 
-def build_shard(images, images_dir, output):
-    """Write the records of `images` to `output`; return the shard's report."""
+def build_shard(images, images_dir, output, max_side=None):
+    """Write the records of `images` to `output`; return the shard's report.
+
+    Images are stored with their longer side at most `max_side` pixels (None: as they are).
+    """
     reencoded, skipped, labels = [], [], [0, 0]
     with atomic_path(output) as tmp, tf.io.TFRecordWriter(str(tmp)) as writer:
         for image in images:
             path = Path(images_dir) / image["file_name"]
             try:
                 data = path.read_bytes()
-                jpeg, height, width, reason = tf_jpeg(data, image["file_name"])
+                jpeg, height, width, reason = tf_jpeg(data, image["file_name"], max_side)
             except (OSError, UnreadableImageError) as err:
                 logging.warning("skipped %s: %s", path, err)
                 skipped.append({"file_name": image["file_name"], "id": image["id"],
@@ -64,15 +69,21 @@ def main(argv=None):
     parser.add_argument("--num-shards", type=int, required=True, help="shards in the split")
     parser.add_argument("--output", required=True, help="TFRecord file to write")
     parser.add_argument("--report", required=True, help="JSON report to write")
+    parser.add_argument("--max-side", type=int,
+                        help="store images downscaled to this longer side, in pixels "
+                             "(default: as they are)")
     parser.add_argument("--log", help="log file (default: stderr)")
     args = parser.parse_args(argv)
     setup_logging(args.log)
     if not 0 <= args.shard < args.num_shards:
         parser.error(f"--shard must be in [0, {args.num_shards})")
+    if args.max_side is not None and args.max_side < 1:
+        parser.error("--max-side must be a positive number of pixels")
 
     images = shard_images(load_json(args.annotations)["images"], args.shard, args.num_shards)
-    report = build_shard(images, args.images, args.output)
-    report.update(shard=args.shard, num_shards=args.num_shards, output=Path(args.output).name)
+    report = build_shard(images, args.images, args.output, args.max_side)
+    report.update(shard=args.shard, num_shards=args.num_shards, output=Path(args.output).name,
+                  max_side=args.max_side)
     write_json(args.report, report)
     logging.info(
         "%s: %d records from %d images (%d re-encoded, %d skipped)", args.output,

@@ -37,7 +37,7 @@ def evaluate(checkpoint, files, settings, batch_size=100):
         logits, _ = mobilenet_v1.build(images, settings, is_training=False)
         losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
         predicted = tf.argmax(logits, 1)
-        savers = {weights: weights_saver(weights, settings) for weights in WEIGHTS}
+        savers = {weights: weights_saver(weights) for weights in WEIGHTS}
         with tf1.Session() as sess:
             for weights, saver in savers.items():
                 saver.restore(sess, checkpoint)

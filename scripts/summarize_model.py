@@ -2,7 +2,8 @@
 """Summarize a built model: accuracy float vs int8, size, arena, parameters, MACs, ops.
 
 Gathers evaluate.py's, evaluate_tflite.py's and check_micro.py's reports and the .tflite
-into one JSON, with the path of every artifact.
+into one JSON, with the path of every artifact. For a fine-tuned model, --init-eval (the
+starting model evaluated on this model's val split) adds the accuracy before and after.
 
 Example:
   python scripts/summarize_model.py --model person_detection --eval eval.json \\
@@ -43,6 +44,8 @@ def main(argv=None):
     parser.add_argument("--tflite-eval", required=True, help="evaluate_tflite.py's JSON")
     parser.add_argument("--micro-check", required=True, help="check_micro.py's JSON")
     parser.add_argument("--tflite", required=True, help="the int8 .tflite")
+    parser.add_argument("--init-eval", metavar="JSON",
+                        help="fine-tuned model: evaluate.py's JSON of the model it started from")
     parser.add_argument("--artifact", action="append", default=[], metavar="NAME=PATH",
                         help="another artifact to list (repeatable)")
     parser.add_argument("--output", required=True, help="summary JSON to write")
@@ -80,6 +83,14 @@ def main(argv=None):
              ("micro_check", args.micro_check), ("tflite", args.tflite)]
             + [tuple(item.split("=", 1)) for item in args.artifact])),
     }
+    if args.init_eval:
+        before = json.loads(Path(args.init_eval).read_text())
+        summary["fine_tuning"] = {
+            "from_checkpoint": before["checkpoint"],
+            "accuracy_before": before["accuracy"],
+            "accuracy_after": reports["eval"]["accuracy"],
+        }
+        summary["artifacts"]["init_eval"] = args.init_eval
     write_json(args.output, summary)
 
 

@@ -7,6 +7,11 @@ there, so a killed job loses at most --checkpoint-interval-s of work; SIGTERM (a
 scheduler's or Snakemake's stop) saves a checkpoint before exiting. The run ends with
 model.ckpt-<steps>, which holds both the raw weights and their moving average.
 
+Fine-tuning: with --init-checkpoint, a run that starts from scratch first loads another
+model's weights (those it ships, --init-weights) into every layer or all but the logits
+(--init-scope), and starts their moving average there; steps and learning rate are this
+run's own.
+
 Example (the seed's run):
   python scripts/train.py --records results/datasets/person-0.005/records \\
       --dataset-summary results/datasets/person-0.005/summary.json --train-dir results/person_detection/train
@@ -23,6 +28,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from vww import recipe
+from vww.checkpoints import INIT_SCOPES, WEIGHTS, checkpoint_names, init_variables, misfits
 from vww.dataset import record_files, train_dataset
 from vww.logs import setup_logging
 from vww.training import build_train_graph
@@ -54,8 +60,29 @@ def train_record_count(dataset_summary):
     return json.loads(Path(dataset_summary).read_text())["train"]["records"]
 
 
-def train(records_dir, num_train_records, train_dir, settings, threads=0):
-    """Train to settings['steps'] (resuming from train_dir); return the final checkpoint."""
+def initialize_from(sess, net, init):
+    """Load init["checkpoint"]'s shipped weights into the layers of init["scope"]."""
+    variables = init_variables(init["scope"])
+    names = checkpoint_names(init["weights"], variables)
+    problems = misfits(init["checkpoint"], names)
+    if problems:
+        raise SystemExit(
+            f"error: cannot start from {init['checkpoint']} ({init['weights']} weights): it "
+            f"does not fit this model (same depth_multiplier and grayscale needed; config "
+            f"key: init_from): {len(problems)} variables, first {problems[0]}")
+    tf1.train.Saver(names).restore(sess, init["checkpoint"])
+    sess.run([net.moving_average.average(v).assign(v) for v in variables])
+    fresh = sorted({v.op.name.split("/")[1] for v in tf1.model_variables()}
+                   - {v.op.name.split("/")[1] for v in variables})
+    logging.info("initialized %d variables from %s (%s weights); trained afresh: %s",
+                 len(variables), init["checkpoint"], init["weights"], ", ".join(fresh) or "none")
+
+
+def train(records_dir, num_train_records, train_dir, settings, threads=0, init=None):
+    """Train to settings['steps'] (resuming from train_dir); return the final checkpoint.
+
+    `init` ({checkpoint, weights, scope}) starts a fresh run from another model's weights.
+    """
     train_dir = Path(train_dir)
     train_dir.mkdir(parents=True, exist_ok=True)
     if settings["deterministic"]:
@@ -72,7 +99,7 @@ def train(records_dir, num_train_records, train_dir, settings, threads=0):
         tf1.set_random_seed(settings["seed"])
         # A resumed run draws a fresh stream, not a replay of the first batches.
         data = train_dataset(files, settings, settings["seed"] + start_step,
-                             settings["deterministic"])
+                             settings["deterministic"], threads)
         images, labels = tf1.data.make_one_shot_iterator(data).get_next()
         net = build_train_graph(images, labels, settings, num_train_records)
         tf1.summary.scalar("losses/total_loss", net.loss)
@@ -90,6 +117,8 @@ def train(records_dir, num_train_records, train_dir, settings, threads=0):
             else:
                 sess.run(tf1.global_variables_initializer())
                 logging.info("starting from scratch in %s", train_dir)
+                if init:
+                    initialize_from(sess, net, init)
             prefix = str(train_dir / "model.ckpt")
             writer = tf1.summary.FileWriter(str(train_dir), graph)
             stop = StopRequested()
@@ -136,14 +165,22 @@ def main(argv=None):
                        help="summary.json of the dataset, to read the train record count from")
     parser.add_argument("--train-dir", required=True, help="checkpoints and summaries")
     parser.add_argument("--threads", type=int, default=0,
-                        help="TF intra/inter-op threads (0: one per core)")
+                        help="threads of TF's ops and of the input pipeline (0: one per core)")
+    parser.add_argument("--init-checkpoint",
+                        help="fine-tune: start from this checkpoint prefix (model.ckpt-N)")
+    parser.add_argument("--init-weights", choices=WEIGHTS, default="ema",
+                        help="the --init-checkpoint weights to load (%(default)s)")
+    parser.add_argument("--init-scope", choices=INIT_SCOPES, default="all_but_logits",
+                        help="layers loaded from --init-checkpoint (%(default)s)")
     parser.add_argument("--log", help="log file (default: stderr)")
     recipe.add_arguments(parser)
     args = parser.parse_args(argv)
     setup_logging(args.log)
     num_train_records = args.num_train_records or train_record_count(args.dataset_summary)
+    init = args.init_checkpoint and {"checkpoint": args.init_checkpoint,
+                                     "weights": args.init_weights, "scope": args.init_scope}
     train(args.records, num_train_records, args.train_dir, recipe.from_args(args),
-          args.threads)
+          args.threads, init)
 
 
 if __name__ == "__main__":

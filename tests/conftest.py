@@ -132,3 +132,19 @@ def trained(sample_records, tmp_path_factory):
     train_dir = tmp_path_factory.mktemp("train")
     log = train(records, train_dir, 200).stderr
     return train_dir, log
+
+
+@pytest.fixture(scope="session")
+def exported(trained, sample_records, tmp_path_factory):
+    """Inference graph, frozen graphs (ema and raw) and the int8 .tflite of `trained`."""
+    train_dir, _ = trained
+    records, _ = sample_records
+    out = tmp_path_factory.mktemp("export")
+    checkpoint = train_dir / "model.ckpt-200"
+    run("export_inference_graph.py", "--output", out / "graph.pb", *SHORT_MODEL)
+    for weights in ("ema", "raw"):
+        run("freeze_graph.py", "--graph", out / "graph.pb", "--checkpoint", checkpoint,
+            "--eval-weights", weights, "--output", out / f"frozen_{weights}.pb")
+    run("quantize.py", "--frozen-graph", out / "frozen_ema.pb", "--records", records,
+        "--num-images", 50, "--output", out / "model.tflite")
+    return out, checkpoint

@@ -21,22 +21,6 @@ SETTINGS = {**{name: default for name, (default, _) in recipe.RECIPE.items()},
 BUILTIN_INT8_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "RESHAPE", "SOFTMAX"}
 
 
-@pytest.fixture(scope="module")
-def exported(trained, sample_records, tmp_path_factory):
-    """Inference graph, frozen graphs (ema and raw) and the int8 .tflite of `trained`."""
-    train_dir, _ = trained
-    records, _ = sample_records
-    out = tmp_path_factory.mktemp("export")
-    checkpoint = train_dir / "model.ckpt-200"
-    run("export_inference_graph.py", "--output", out / "graph.pb", *SHORT_MODEL)
-    for weights in ("ema", "raw"):
-        run("freeze_graph.py", "--graph", out / "graph.pb", "--checkpoint", checkpoint,
-            "--eval-weights", weights, "--output", out / f"frozen_{weights}.pb")
-    run("quantize.py", "--frozen-graph", out / "frozen_ema.pb", "--records", records,
-        "--num-images", 50, "--output", out / "model.tflite")
-    return out, checkpoint
-
-
 def val_images(records, count=12):
     return np.concatenate([image for image, _, _ in
                            eval_examples(record_files(records, "val"), SETTINGS, count)])
@@ -56,7 +40,7 @@ def checkpoint_outputs(checkpoint, weights, images):
     with graph.as_default():
         placeholder = tf1.placeholder(tf.float32, [None, 96, 96, 1])
         _, end_points = mobilenet_v1.build(placeholder, SETTINGS, is_training=False)
-        saver = weights_saver(weights, SETTINGS)
+        saver = weights_saver(weights)
         with tf1.Session() as sess:
             saver.restore(sess, str(checkpoint))
             return sess.run(end_points["Predictions"], {placeholder: images})

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from vww.images import UnreadableImageError, tf_jpeg
+from vww.images import UnreadableImageError, stored_size, tf_jpeg
 
 
 def encoded(mode, fmt="JPEG", size=(48, 32)):
@@ -25,8 +25,8 @@ def test_baseline_jpeg_is_kept_as_is(mode):
 
 @pytest.mark.parametrize("mode,fmt,reason", [
     ("CMYK", "JPEG", "CMYK JPEG"),
-    ("RGB", "PNG", "PNG data under a JPEG name"),
-    ("L", "PNG", "PNG data under a JPEG name"),
+    ("RGB", "PNG", "PNG data, not JPEG"),
+    ("L", "PNG", "PNG data, not JPEG"),
 ])
 def test_odd_images_are_reencoded_to_decodable_jpeg(mode, fmt, reason):
     data = encoded(mode, fmt)
@@ -42,3 +42,38 @@ def test_odd_images_are_reencoded_to_decodable_jpeg(mode, fmt, reason):
 def test_unreadable_image_names_the_file(data):
     with pytest.raises(UnreadableImageError, match="COCO_val2014_000000000042.jpg"):
         tf_jpeg(data, "COCO_val2014_000000000042.jpg")
+
+
+@pytest.mark.parametrize("mode,fmt", [("RGB", "JPEG"), ("L", "JPEG"), ("CMYK", "JPEG"),
+                                      ("RGB", "PNG")])
+def test_large_images_are_stored_downscaled(mode, fmt):
+    data = encoded(mode, fmt, size=(640, 427))
+    jpeg, height, width, _ = tf_jpeg(data, "x.jpg", max_side=192)
+    assert (width, height) == (192, 128)  # aspect kept: 427 * 192 / 640 = 128.1
+    assert tf.io.decode_jpeg(jpeg, channels=3).shape == (128, 192, 3)
+    assert tf_jpeg(data, "x.jpg", max_side=192)[0] == jpeg  # deterministic
+
+
+def test_downscaled_image_keeps_the_picture():
+    # a left-dark, right-bright picture stays so after the DCT-domain and bilinear scaling
+    pixels = np.zeros((480, 640, 3), np.uint8)
+    pixels[:, 320:] = 200
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="JPEG", quality=95)
+    jpeg, _, _, _ = tf_jpeg(out.getvalue(), "x.jpg", max_side=96)
+    small = tf.io.decode_jpeg(jpeg).numpy().astype(int)
+    assert small.shape == (72, 96, 3)
+    assert abs(small[:, :40].mean() - 0) < 4 and abs(small[:, 56:].mean() - 200) < 4
+
+
+def test_small_images_keep_their_bytes():
+    data = encoded("RGB", size=(150, 100))
+    assert tf_jpeg(data, "x.jpg", max_side=192) == (data, 100, 150, None)
+
+
+@pytest.mark.parametrize("size,max_side,expected", [
+    ((640, 480), 192, (192, 144)), ((480, 640), 192, (144, 192)), ((192, 100), 192, (192, 100)),
+    ((1000, 3), 192, (192, 1)), ((640, 480), None, (640, 480)),
+])
+def test_stored_size(size, max_side, expected):
+    assert stored_size(*size, max_side) == expected

@@ -6,6 +6,10 @@ import subprocess
 import sys
 import time
 
+import numpy as np
+import pytest
+import tensorflow as tf
+
 from conftest import REPO, SHORT, SHORT_MODEL, run, sha256, train
 from vww.checkpoints import checkpoint_step
 
@@ -79,3 +83,42 @@ def test_deterministic_training_gives_identical_checkpoints(sample_records, tmp_
         digests.append(sha256(tmp_path / name / "model.ckpt-5.data-00000-of-00001"))
     assert digests[0] == digests[1]
 
+
+
+def weights(checkpoint, suffix=""):
+    """{variable: value} of the conv and logits weights (and their averages with suffix)."""
+    return {name: tf.train.load_variable(str(checkpoint), name + suffix)
+            for name, _ in tf.train.list_variables(str(checkpoint))
+            if name.endswith("/weights")}
+
+
+@pytest.mark.parametrize("scope", ["all_but_logits", "all"])
+def test_fine_tuning_starts_from_the_other_models_weights(trained, sample_records, tmp_path,
+                                                          scope):
+    records, _ = sample_records
+    train_dir, _ = trained
+    base = train_dir / "model.ckpt-200"
+    # One step at a vanishing learning rate: the weights stay where fine-tuning began.
+    log = train(records, tmp_path, 1, "--learning-rate", "1e-12", "--init-checkpoint", base,
+                "--init-scope", scope).stderr
+    assert f"from {base} (ema weights)" in log
+    start, tuned = weights(base, "/ExponentialMovingAverage"), weights(tmp_path / "model.ckpt-1")
+    averages = weights(tmp_path / "model.ckpt-1", "/ExponentialMovingAverage")
+    logits = "MobilenetV1/Logits/Conv2d_1c_1x1/weights"
+    for name, value in start.items():
+        assert np.allclose(averages[name], tuned[name], atol=1e-6), name  # averages start there
+        if name == logits and scope == "all_but_logits":
+            assert not np.allclose(tuned[name], value, atol=1e-3), "logits not fresh"
+        else:
+            assert np.allclose(tuned[name], value, atol=1e-6), name
+    assert ("trained afresh: Logits" in log) == (scope == "all_but_logits")
+
+
+def test_fine_tuning_from_an_unfit_model_names_it(trained, sample_records, tmp_path):
+    records, _ = sample_records
+    train_dir, _ = trained
+    result = train(records, tmp_path, 1, "--depth-multiplier", "0.5", "--init-checkpoint",
+                   train_dir / "model.ckpt-200", check=False)
+    assert result.returncode != 0
+    assert f"cannot start from {train_dir / 'model.ckpt-200'}" in result.stderr
+    assert "config key: init_from" in result.stderr

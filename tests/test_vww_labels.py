@@ -65,4 +65,5 @@ def test_unknown_category_lists_valid_names():
 
 
 def test_label_map():
-    assert label_map_text("person") == "0:background\n1:person\n"
+    categories = [{"id": 1, "name": "person"}, {"id": 0, "name": "background"}]
+    assert label_map_text(categories) == "0:background\n1:person\n"

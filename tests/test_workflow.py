@@ -5,7 +5,7 @@ import json
 import pytest
 import tensorflow as tf
 
-from conftest import make_workdir, sha256, snakemake, write_yaml
+from conftest import make_workdir, run, sha256, snakemake, write_yaml
 from test_vww_labels import pycocotools_labels
 from vww.coco import instances_path
 from vww.records import parse_example
@@ -13,7 +13,8 @@ from vww.records import parse_example
 pytestmark = pytest.mark.workflow
 
 SHARDS = "dataset: {train_shards: 3, val_shards: 2}\n"
-DATASET = "results/datasets/person-0.005"
+DATASET = "results/datasets/person-0.005-192px"
+FACES = "results/datasets/results_sample_faces-no_face-face-192px"
 
 
 def records(workdir, split):
@@ -74,7 +75,7 @@ def test_records_follow_the_seed_rule(copy_run, sample_coco, split):
             assert all(((b >= 0) & (b <= 1)).all() for b in boxes)
             assert (len(boxes[0]) > 0) == bool(expected[image_id])
     reencoded = {item["reason"] for item in summary["reencoded"]}
-    assert {"CMYK JPEG", "PNG data under a JPEG name"} <= reencoded
+    assert {"CMYK JPEG", "PNG data, not JPEG"} <= reencoded
     assert (copy_run / DATASET / "labels.txt").read_text() == "0:background\n1:person\n"
 
 
@@ -110,18 +111,24 @@ def test_wrong_md5_fails_and_leaves_nothing(sample_coco, coco_server, workdir):
 
 
 def test_sample_workflow_is_byte_reproducible_and_learns(tmp_path):
-    """Two clean runs of the sample workflow (default target): identical manifests."""
+    """Two clean runs of the sample workflow (default target) with the folder model
+    fine-tuned from the person model: identical manifests."""
     manifests = []
     for name in ("first", "second"):
         workdir = make_workdir(tmp_path / name)
-        quick = write_yaml(workdir / "quick.yaml", "models: {person_detection: "
-                           "{steps: 150, batch_size: 32, log_interval_steps: 50}}\n")
-        snakemake(workdir, "--configfile", "tests/sample_config.yaml", quick)
+        run("make_sample_folder.py", "--output", workdir / "results/sample_faces")
+        quick = write_yaml(workdir / "quick.yaml", "models:\n" + "".join(
+            f"  {model}: {{steps: 150, batch_size: 32, log_interval_steps: 50}}\n"
+            for model in ("person_detection", "face_detection")))
+        snakemake(workdir, "--configfile", "tests/sample_config.yaml",
+                  "tests/folder_config.yaml", quick)
         manifests.append((workdir / "results/MANIFEST.sha256").read_text())
     assert manifests[0] == manifests[1]
     listed = [line.split("  ", 1)[1] for line in manifests[0].splitlines()]
     for kind in ("records/train.record-00000-of-00004", "model.ckpt-150.index",
-                 "frozen_graph.pb", "person_detection.tflite", "person_detect_model_data.cc"):
+                 "frozen_graph.pb", "person_detection.tflite", "person_detect_model_data.cc",
+                 "face-192px/records/val.record-00001-of-00002", "face_detection.tflite",
+                 "face_detection/eval_init.json", "face_detect_model_data.cc"):
         assert any(path.endswith(kind) for path in listed), kind
     summary = json.loads((workdir / DATASET / "summary.json").read_text())
     assert summary["train"]["records_by_label"]["1"] > 0
@@ -147,3 +154,16 @@ def test_sample_workflow_is_byte_reproducible_and_learns(tmp_path):
     assert model["artifacts"]["c_source"] == str(c_source.relative_to(workdir))
     for figure in ("training_curves", "confusion_matrix", "val_predictions"):
         assert (workdir / f"results/person_detection/report/{figure}.png").stat().st_size > 1000
+
+    # The folder model: 160 train and 40 val photos, fine-tuned from the person model.
+    faces = json.loads((workdir / FACES / "summary.json").read_text())
+    assert [faces[split]["records"] for split in ("train", "val")] == [160, 40]
+    assert (workdir / FACES / "labels.txt").read_text() == "0:no_face\n1:face\n"
+    tuned = json.loads((workdir / "results/face_detection/summary.json").read_text())
+    before = json.loads((workdir / "results/face_detection/eval_init.json").read_text())
+    assert before["images"] == tuned["val_images"] == 40
+    assert tuned["fine_tuning"]["accuracy_before"] == before["accuracy"]
+    assert tuned["fine_tuning"]["accuracy_after"] == tuned["float_accuracy"] >= 0.75, tuned
+    assert tuned["int8_accuracy"] >= 0.75 and tuned["tflm_litert_mismatches"] == 0
+    log = (workdir / "results/logs/face_detection/train-150.log").read_text()
+    assert "from results/person_detection/train/model.ckpt-150 (ema weights)" in log

@@ -1,11 +1,15 @@
-"""Restoring a checkpoint's raw weights or their moving average into an inference graph."""
+"""Restoring a checkpoint's raw weights or their moving average into a graph."""
 
 import tensorflow as tf
 
-from vww.training import moving_average
+from vww.training import MOVING_AVERAGE_NAME
 
 tf1 = tf.compat.v1
 WEIGHTS = ("ema", "raw")
+# What a fine-tuning run takes from its starting checkpoint: every layer, or all but the
+# classifier (slim's --checkpoint_exclude_scopes=MobilenetV1/Logits).
+INIT_SCOPES = ("all", "all_but_logits")
+LOGITS_SCOPE = "MobilenetV1/Logits/"
 
 
 def checkpoint_step(checkpoint):
@@ -13,14 +17,41 @@ def checkpoint_step(checkpoint):
     return int(tf.train.load_variable(checkpoint, "global_step"))
 
 
-def weights_saver(weights, settings):
-    """A Saver that loads `weights` ('ema' or 'raw') into the graph's model variables.
+def checkpoint_names(weights, variables=None):
+    """{checkpoint name: variable} loading `weights` ('ema' or 'raw') into model variables
+    (default: all).
 
     'ema' maps every model variable (batch-norm statistics included, as slim does) to its
-    ExponentialMovingAverage shadow in the checkpoint.
+    moving-average shadow in the checkpoint. The shadow's name is spelled out: asking an
+    ExponentialMovingAverage for it in a graph that has shadows already (a fine-tuning
+    run's) would give a uniquified "..._1".
     """
+    variables = tf1.model_variables() if variables is None else variables
+    suffix = "" if weights == "raw" else f"/{MOVING_AVERAGE_NAME}"
+    return {f"{v.op.name}{suffix}": v for v in variables}
+
+
+def weights_saver(weights, variables=None):
+    """A Saver that loads `weights` ('ema' or 'raw') into model variables (default: all)."""
+    return tf1.train.Saver(checkpoint_names(weights, variables))
+
+
+def misfits(checkpoint, names):
+    """What keeps `checkpoint` from loading into {checkpoint name: variable}: a list of
+    missing names and shape mismatches (a Saver would load another shape silently)."""
+    shapes = dict(tf.train.list_variables(str(checkpoint)))
+    problems = []
+    for name, variable in sorted(names.items()):
+        if name not in shapes:
+            problems.append(f"{name} is not in it")
+        elif list(shapes[name]) != variable.shape.as_list():
+            problems.append(f"{name} is {shapes[name]}, the model's {variable.shape.as_list()}")
+    return problems
+
+
+def init_variables(scope):
+    """The model variables a fine-tuning run restores for `scope` (one of INIT_SCOPES)."""
     variables = tf1.model_variables()
-    if weights == "raw":
-        return tf1.train.Saver(variables)
-    ema = moving_average(settings, tf1.train.get_or_create_global_step())
-    return tf1.train.Saver({ema.average_name(v): v for v in variables})
+    if scope == "all_but_logits":
+        variables = [v for v in variables if not v.op.name.startswith(LOGITS_SCOPE)]
+    return variables

@@ -81,6 +81,11 @@ def vww_annotations(instances, category, area_threshold, source="the annotations
     }
 
 
-def label_map_text(category):
-    """slim's labels.txt: one `id:name` line per class."""
-    return f"0:background\n1:{category}\n"
+def label_map_text(categories):
+    """slim's labels.txt: one `id:name` line per class of a VWW annotations' categories."""
+    return "".join(f"{c['id']}:{c['name']}\n" for c in sorted(categories, key=lambda c: c["id"]))
+
+
+def class_names(annotations):
+    """The class names of a VWW annotations JSON, by label: [name of 0, name of 1]."""
+    return [c["name"] for c in sorted(annotations["categories"], key=lambda c: c["id"])]

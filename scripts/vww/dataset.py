@@ -24,18 +24,24 @@ def _boxes(example):
                     axis=1)
 
 
-def train_dataset(files, settings, seed, deterministic=False,
+def train_dataset(files, settings, seed, deterministic=False, threads=0,
                   image_fn=preprocessing.train_image):
     """Endless, shuffled, augmented batches of (images, labels).
 
     Shard order and records are shuffled with `seed`, and each record's augmentation is
     seeded by (seed, its position in the stream), so a seed fixes the whole stream; with
-    `deterministic` the parallel stages also keep their order. `image_fn(jpeg, boxes, size,
+    `deterministic` the parallel stages also keep their order. `threads` (0: TF's default,
+    one per core) sizes the pipeline's own thread pool. `image_fn(jpeg, boxes, size,
     grayscale, seed)` makes each image: the shared preprocessing unless a benchmark swaps
     in another design.
     """
     options = tf.data.Options()
     options.deterministic = deterministic
+    # One op per image at a time: images are small, so splitting one over threads costs
+    # more than it gains, and the pipeline then competes less with the training step.
+    options.threading.max_intra_op_parallelism = 1
+    if threads:
+        options.threading.private_threadpool_size = threads
     shards = tf.data.Dataset.from_tensor_slices(files).shuffle(len(files), seed=seed)
     records = shards.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8),
                                 num_parallel_calls=AUTOTUNE)

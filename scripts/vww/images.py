@@ -1,14 +1,16 @@
-"""Make every stored image decodable by TensorFlow's JPEG decoder.
+"""Make every stored image decodable by TensorFlow's JPEG decoder, optionally smaller.
 
 COCO holds a few files that are not baseline RGB/grayscale JPEG as stored: CMYK JPEGs
-(TF's decoder cannot convert them) and PNG bytes under a .jpg name. Those are re-encoded;
-images that cannot be read at all are reported to the caller, never stored.
+(TF's decoder cannot convert them) and PNG bytes under a .jpg name; image folders may hold
+PNGs. Those are re-encoded; images that cannot be read at all are reported to the caller,
+never stored. With a maximum side, larger images are stored downscaled: training crops and
+resizes to ~96 px, so decoding 640 px JPEGs for every step is wasted work.
 """
 
 import io
 
 import tensorflow as tf
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 # Pillow's encoder is deterministic for fixed settings, so re-encoded bytes are reproducible.
 REENCODE_QUALITY = 95
@@ -28,36 +30,55 @@ def _tf_decodes(jpeg_bytes, height, width):
     return tuple(shape[:2]) == (height, width)
 
 
-def _reencode(image):
+def _reencode(image, size):
     mode = "L" if image.mode in _GRAY_MODES else "RGB"
+    image = image.convert(mode)
+    if image.size != size:
+        image = image.resize(size, Image.Resampling.BILINEAR)
     out = io.BytesIO()
-    image.convert(mode).save(out, format="JPEG", quality=REENCODE_QUALITY)
+    image.save(out, format="JPEG", quality=REENCODE_QUALITY)
     return out.getvalue()
 
 
-def tf_jpeg(data, name):
+def stored_size(width, height, max_side):
+    """(width, height) scaled so the longer side is at most `max_side` (None: as is)."""
+    scale = 1.0 if max_side is None else min(1.0, max_side / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def tf_jpeg(data, name, max_side=None):
     """Return (jpeg_bytes, height, width, reason) for the image bytes `data`.
 
-    `reason` is None when the original bytes are kept, else why they were re-encoded.
-    Raises UnreadableImageError (naming `name`) when the image cannot be decoded.
+    Images whose longer side exceeds `max_side` are stored downscaled to it (aspect kept).
+    `reason` is None when the original bytes are kept or only downscaled, else why the
+    format forced a re-encode. Raises UnreadableImageError (naming `name`) when the image
+    cannot be decoded.
     """
     try:
         image = Image.open(io.BytesIO(data))
+        size = stored_size(*image.size, max_side)
+        # DCT-domain downscaling of JPEGs to no less than the stored size: same result
+        # for every run, several times faster than a full decode.
+        image.draft(None, size)
         image.load()  # a full decode catches truncated files, not just a bad header
+    except UnidentifiedImageError as err:
+        raise UnreadableImageError(f"{name}: not an image format Pillow reads") from err
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise UnreadableImageError(f"{name}: {err}") from err
 
-    width, height = image.size
+    width, height = size
     if image.format != "JPEG":
-        reason = f"{image.format} data under a JPEG name"
+        reason = f"{image.format} data, not JPEG"
     elif image.mode not in _KEPT_JPEG_MODES:
         reason = f"{image.mode} JPEG"
-    elif not _tf_decodes(data, height, width):
+    elif size == image.size and not _tf_decodes(data, height, width):
         reason = "JPEG that TensorFlow cannot decode"
-    else:
+    elif size == image.size:
         return data, height, width, None
+    else:
+        reason = None
 
-    jpeg = _reencode(image)
+    jpeg = _reencode(image, size)
     if not _tf_decodes(jpeg, height, width):
         raise UnreadableImageError(f"{name}: re-encoded JPEG still does not decode in TF")
     return jpeg, height, width, reason

@@ -7,6 +7,8 @@ import tensorflow as tf
 from vww import mobilenet_v1
 
 tf1 = tf.compat.v1
+# Name of the weights' moving-average shadows in checkpoints: <variable>/<this>.
+MOVING_AVERAGE_NAME = "ExponentialMovingAverage"
 
 
 def learning_rate(settings, global_step, num_train_records):
@@ -20,15 +22,17 @@ def learning_rate(settings, global_step, num_train_records):
 
 def moving_average(settings, global_step):
     """The exponential moving average of the model variables (slim's, with num_updates)."""
-    return tf1.train.ExponentialMovingAverage(settings["moving_average_decay"], global_step)
+    return tf1.train.ExponentialMovingAverage(settings["moving_average_decay"], global_step,
+                                              name=MOVING_AVERAGE_NAME)
 
 
 def build_train_graph(images, labels, settings, num_train_records):
     """Loss, optimizer step, batch-norm updates and weight averaging for one batch.
 
-    Run `train_op` once per step; `step_done` (fetched with it) is that step's number. Its order is fixed (batch-norm statistics and the
-    gradient step first, then the moving average reads the updated variables), so a
-    step's result never depends on thread scheduling.
+    Run `train_op` once per step; `step_done` (fetched with it) is that step's number. Its
+    order is fixed (batch-norm statistics and the gradient step first, then the moving
+    average reads the updated variables), so a step's result never depends on thread
+    scheduling.
     """
     global_step = tf1.train.get_or_create_global_step()
     logits, _ = mobilenet_v1.build(images, settings, is_training=True)
@@ -48,4 +52,5 @@ def build_train_graph(images, labels, settings, num_train_records):
         step_done = global_step.read_value()  # the step this run completed
     accuracy = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, 1), labels), tf.float32))
     return SimpleNamespace(train_op=train_op, step_done=step_done, loss=total_loss,
-                           learning_rate=lr, accuracy=accuracy, logits=logits)
+                           learning_rate=lr, accuracy=accuracy, logits=logits,
+                           moving_average=ema)

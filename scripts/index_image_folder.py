@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""Label the images of an image folder split: the Visual Wake Words annotations of a folder.
+
+Reads <folder>/<split>/<class name>/ for the two --class-names (negative first: label 0,
+then label 1) and writes the same VWW annotations JSON as make_vww_annotations.py writes
+for COCO, so the same rules turn either into TFRecords. Images carry no boxes: training
+crops anywhere in them. Files that are not .jpg/.jpeg/.png are listed in the log and left
+out; a missing or extra class folder, or an empty one, is an error naming the folder.
+
+Example:
+  python scripts/index_image_folder.py --folder data/my_images --split train \\
+      --class-names no_person person --output vww_train.json
+"""
+
+import argparse
+import logging
+import sys
+
+from vww.files import write_json
+from vww.folders import FolderLayoutError, folder_annotations
+from vww.logs import setup_logging
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--folder", required=True, help="root of the image folder dataset")
+    parser.add_argument("--split", required=True, help="subfolder to label (train, val)")
+    parser.add_argument("--class-names", nargs=2, required=True, metavar=("NEGATIVE", "POSITIVE"),
+                        help="the class subfolders, label 0 first")
+    parser.add_argument("--output", required=True, help="VWW annotations JSON to write")
+    parser.add_argument("--log", help="log file (default: stderr)")
+    args = parser.parse_args(argv)
+    setup_logging(args.log)
+
+    try:
+        annotations, ignored = folder_annotations(args.folder, args.split, args.class_names)
+    except FolderLayoutError as err:
+        sys.exit(f"error: {err} (config keys: models.<name>.folder, class_names)")
+    if ignored:
+        logging.warning("%d files without an image suffix left out: %s", len(ignored),
+                        ", ".join(ignored))
+    write_json(args.output, annotations)
+    images = annotations["images"]
+    positives = sum(image["label"] for image in images)
+    logging.info("%s/%s: %d images, %d %s, %d %s", args.folder, args.split, len(images),
+                 len(images) - positives, args.class_names[0], positives, args.class_names[1])
+
+
+if __name__ == "__main__":
+    main()

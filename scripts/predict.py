@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Classify image files with a trained model: an int8 .tflite or a checkpoint.
+
+Each image goes through the workflow's own evaluation preprocessing (stored as the dataset
+stores it, --max-image-side; central crop, resize, grayscale, scale to [-1, 1]). A .tflite
+then runs int8 in TensorFlow Lite Micro's interpreter, on the input quantized with the
+model's scale and zero point: what the microcontroller computes for that picture. A
+checkpoint (model.ckpt-N, its .index, or a train dir for its newest) runs in float with the
+weights it ships (--eval-weights) and needs the recipe flags it was trained with.
+
+Prints one line per image: path, label and every class's score; --json prints one JSON
+object per line instead ({"path", "label", "scores": {class: score}}). Folders are searched
+for .jpg/.jpeg/.png files at any depth, in sorted order. An image that cannot be read is
+reported on stderr and the exit status is 1; the others are still classified.
+
+Examples:
+  python scripts/predict.py results/person_detection/person_detection.tflite photos/ \\
+      --labels results/datasets/person-0.005-192px/labels.txt
+  python scripts/predict.py results/person_detection/train me.jpg --json
+"""
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from vww import micro, mobilenet_v1, preprocessing, recipe
+from vww.checkpoints import weights_saver
+from vww.export import input_shape
+from vww.folders import is_image_file
+from vww.images import UnreadableImageError, tf_jpeg
+from vww.tflite import dequantize, input_int8, interpreter, io_quantization
+
+tf1 = tf.compat.v1
+DEFAULT_MAX_IMAGE_SIDE = 192  # config.yaml's dataset.max_image_side
+
+
+def image_files(paths):
+    """The image files of `paths`: files as given, folders searched recursively (sorted)."""
+    files = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            files += sorted((p for p in path.rglob("*") if is_image_file(p)),
+                            key=lambda p: p.as_posix())
+        else:
+            files.append(path)
+    return files
+
+
+def model_input(path, settings, max_side):
+    """An image file as the model's float input [1, H, W, C], preprocessed as in eval."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise UnreadableImageError(f"{path}: {err.strerror}") from err
+    jpeg, _, _, _ = tf_jpeg(data, str(path), max_side)
+    image = preprocessing.eval_image(tf.constant(jpeg), settings["image_size"],
+                                     settings["grayscale"])
+    return image.numpy()[np.newaxis]
+
+
+class TfliteModel:
+    """An int8 .tflite run in TFLM; input size and channels come from the model."""
+
+    def __init__(self, path):
+        model = Path(path).read_bytes()
+        self.litert = interpreter(model)  # only for the input and output quantization
+        self.tflm = micro.load(model)
+        _, height, _, channels = self.litert.get_input_details()[0]["shape"]
+        self.settings = {"image_size": int(height), "grayscale": int(channels) == 1}
+
+    def scores(self, image):
+        _, (scale, zero_point) = io_quantization(self.litert)
+        output = micro.run(self.tflm, input_int8(self.litert, image))
+        return dequantize(output, scale, zero_point)
+
+
+class CheckpointModel:
+    """A checkpoint's shipped weights in the float inference graph."""
+
+    def __init__(self, path, settings):
+        path = Path(path)
+        if path.is_dir():
+            latest = tf1.train.latest_checkpoint(str(path))
+            if latest is None:
+                raise SystemExit(f"error: no checkpoint in {path}")
+            path = Path(latest)
+        self.settings = settings
+        graph = tf.Graph()
+        with graph.as_default():
+            self.images = tf1.placeholder(tf.float32, input_shape(settings))
+            _, end_points = mobilenet_v1.build(self.images, settings, is_training=False)
+            self.predictions = end_points["Predictions"]
+            saver = weights_saver(settings["eval_weights"])
+            self.sess = tf1.Session(graph=graph)
+            saver.restore(self.sess, str(path).removesuffix(".index"))
+
+    def scores(self, image):
+        return self.sess.run(self.predictions, {self.images: image})[0]
+
+
+def class_names(labels_path):
+    """Names by label from slim's labels.txt (`0:background` lines); default "0", "1"."""
+    if labels_path is None:
+        return ["0", "1"]
+    names = dict(line.split(":", 1) for line in Path(labels_path).read_text().splitlines()
+                 if line.strip())
+    return [names[str(label)] for label in range(len(names))]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("model", help="int8 .tflite, or checkpoint prefix / .index / train dir")
+    parser.add_argument("images", nargs="+", help="image files or folders")
+    parser.add_argument("--labels", help="labels.txt of the dataset (default names: 0, 1)")
+    parser.add_argument("--max-image-side", type=int, default=DEFAULT_MAX_IMAGE_SIDE,
+                        help="downscale as the dataset stored its images (%(default)s; "
+                             "0: as they are)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    recipe.add_arguments(parser, recipe.INFERENCE_KEYS)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+
+    if args.model.endswith(".tflite"):
+        try:
+            model = TfliteModel(args.model)
+        except micro.MicroError as err:
+            sys.exit(f"error: {args.model}: {err}")
+    else:
+        model = CheckpointModel(args.model, recipe.from_args(args, recipe.INFERENCE_KEYS))
+    names = class_names(args.labels)
+    files = image_files(args.images)
+    if not files:
+        sys.exit(f"error: no .jpg, .jpeg or .png image in {' '.join(args.images)}")
+    failed = 0
+    for path in files:
+        try:
+            image = model_input(path, model.settings, args.max_image_side or None)
+        except UnreadableImageError as err:
+            logging.error("cannot read %s", err)
+            failed += 1
+            continue
+        scores = model.scores(image)
+        result = {"path": str(path), "label": names[int(np.argmax(scores))],
+                  "scores": {name: float(s) for name, s in zip(names, scores)}}
+        if args.json:
+            print(json.dumps(result), flush=True)
+        else:
+            print("\t".join([result["path"], result["label"],
+                             *(f"{n}={s:.4f}" for n, s in result["scores"].items())]),
+                  flush=True)
+    if failed:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""predict.py on real photos (scikit-image's) with a real trained model, .tflite and checkpoint."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skimage
+
+from build_tfrecord_shard import build_shard
+from conftest import SHORT_MODEL, run
+from vww import micro
+from vww.dataset import eval_examples, record_files
+from vww.folders import folder_annotations
+from vww.tflite import dequantize, input_int8, interpreter, io_quantization
+
+PHOTOS = ("astronaut.png", "camera.png", "coffee.png", "rocket.jpg", "hubble_deep_field.jpg")
+SETTINGS = {"image_size": 96, "grayscale": True}
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """scikit-image's photos in a folder tree, and a file that is not an image."""
+    root = tmp_path_factory.mktemp("photos")
+    data = Path(skimage.__file__).parent / "data"
+    for index, name in enumerate(PHOTOS):
+        (root / ("b" if index % 2 else "a")).mkdir(exist_ok=True)
+        shutil.copy(data / name, root / ("b" if index % 2 else "a") / name)
+    return root
+
+
+def predictions(*args):
+    result = run("predict.py", *args, "--json", check=False)
+    return result, [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_tflite_predictions_are_what_tflm_computes_in_the_pipeline(exported, photos, tmp_path):
+    out, _ = exported
+    labels = tmp_path / "labels.txt"
+    labels.write_text("0:background\n1:person\n")
+    result, lines = predictions(out / "model.tflite", photos, "--labels", labels)
+    assert result.returncode == 0, result.stderr
+    expected_paths = sorted(str(p) for p in photos.rglob("*.*"))
+    assert [line["path"] for line in lines] == expected_paths
+    for line in lines:
+        assert set(line["scores"]) == {"background", "person"}
+        assert abs(sum(line["scores"].values()) - 1) < 0.01
+        assert line["label"] == max(line["scores"], key=line["scores"].get)
+
+    # The same photos through the workflow: records as the dataset stores them, the eval
+    # preprocessing, the int8 input, TFLM: identical scores.
+    (photos.parent / "tree" / "val").mkdir(parents=True, exist_ok=True)
+    tree = photos.parent / "tree"
+    for class_name in ("a", "b"):
+        shutil.copytree(photos / class_name, tree / "val" / class_name, dirs_exist_ok=True)
+    images = folder_annotations(tree, "val", ["a", "b"])[0]["images"]
+    build_shard(images, tree / "val", tmp_path / "val.record-00000-of-00001", max_side=192)
+    model = (out / "model.tflite").read_bytes()
+    litert, tflm = interpreter(model), micro.load(model)
+    _, (scale, zero_point) = io_quantization(litert)
+    by_name = {Path(line["path"]).relative_to(photos).as_posix(): line for line in lines}
+    for image, _, name in eval_examples(record_files(tmp_path, "val"), SETTINGS):
+        scores = dequantize(micro.run(tflm, input_int8(litert, image)), scale, zero_point)
+        assert list(by_name[name]["scores"].values()) == scores.tolist(), name
+
+
+def test_checkpoint_predictions_agree_with_the_int8_model(exported, photos):
+    out, checkpoint = exported
+    _, int8 = predictions(out / "model.tflite", photos)
+    result, float_lines = predictions(checkpoint.parent, photos, *SHORT_MODEL)
+    assert result.returncode == 0, result.stderr
+    assert [line["path"] for line in float_lines] == [line["path"] for line in int8]
+    for got, want in zip(float_lines, int8):
+        assert set(got["scores"]) == {"0", "1"}
+        assert np.allclose(list(got["scores"].values()), list(want["scores"].values()),
+                           atol=0.05), (got, want)
+
+
+def test_unreadable_image_is_named_and_the_rest_still_run(exported, photos, tmp_path):
+    out, _ = exported
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a jpeg")
+    result, lines = predictions(out / "model.tflite", photos / "a" / PHOTOS[0], broken)
+    assert result.returncode == 1
+    assert f"{broken}: not an image format Pillow reads" in result.stderr
+    assert [line["path"] for line in lines] == [str(photos / "a" / PHOTOS[0])]
+
+
+def test_text_output_has_one_line_per_image(exported, photos):
+    out, _ = exported
+    result = run("predict.py", out / "model.tflite", photos / "b")
+    rows = [line.split("\t") for line in result.stdout.splitlines()]
+    assert [Path(row[0]).name for row in rows] == sorted(PHOTOS[1::2])
+    assert all(row[1] in ("0", "1") and row[2].startswith("0=") for row in rows)
