@@ -111,7 +111,7 @@ def datasets_from(source):
     """A wildcard pattern matching exactly the dataset ids of `source` (coco or folder)."""
     ids = [re.escape(d) for d, settings in sorted(DATASETS.items())
            if settings["source"] == source]
-    return "|".join(ids) or "(?!)"
+    return "|".join(ids) or "(?!)"  # (?!) matches nothing
 
 
 def dataset_dir(dataset):
@@ -311,6 +311,13 @@ def dataset_images_dir(wildcards):
     return coco_images_dir(wildcards.split)
 
 
+def folder_split_files(wildcards):
+    """Every file of an image folder split, so that an added or changed image reruns the
+    labelling (a folder's own time stamp misses changes below its class folders)."""
+    split_dir = Path(dataset_images_dir(wildcards))
+    return sorted(str(p) for p in split_dir.rglob("*") if p.is_file()) or [str(split_dir)]
+
+
 def dataset_setting(key):
     """A params function giving the dataset's value of `key` (see dataset_source)."""
 
@@ -342,8 +349,8 @@ def summary_split_args(wildcards, input):
 
 def check_existing_coco():
     """With download: false, name whatever the COCO root lacks before any job runs."""
-    if datasets_from("coco") == "(?!)":
-        return  # no model is trained on COCO
+    if all(source["source"] != "coco" for source in DATASETS.values()):
+        return
     expected = [coco_images_dir(split) for split in SPLITS]
     expected += [coco_instances(split) for split in SPLITS]
     missing = [path for path in expected if not Path(path).exists()]

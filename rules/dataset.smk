@@ -25,7 +25,7 @@ rule vww_annotations:
 
 rule folder_annotations:
     input:
-        dataset_images_dir,
+        folder_split_files,
     output:
         f"{RESULTS}/datasets/{{dataset}}/annotations/{{split}}.json",
     wildcard_constraints:
