@@ -11,9 +11,11 @@ a/a0 (the pipeline against the seed's); --json prints one JSON object instead. E
 figure is timed after warm-up batches, over --batches batches of the model's batch size,
 --repeats times in a fresh session; the best repeat counts, as timeit does: a slower one
 measures interference from the rest of the machine, not the code.
-The seed stores COCO's full-size JPEGs: when --records holds downscaled images (the
-dataset's max_image_side), give the full-size records as --seed-records so (a0) measures
-the seed's design on the seed's data.
+The seed stores COCO's full-size JPEGs and decodes every image at every step: when
+--records holds downscaled images (the dataset's max_image_side), give the full-size
+records as --seed-records so (a0) measures the seed's design on the seed's data; (a0)
+never caches decoded images. (a), (b), (c) use the model's settings in --config (its
+cache_images among them).
 
 Example:
   python scripts/benchmark.py --records results/datasets/person-0.005-192px/records \
@@ -46,26 +48,14 @@ def model_settings(name, config_path):
     return {**{key: default for key, (default, _) in recipe.RECIPE.items()}, **models[name]}
 
 
-def seed_design_image(jpeg, boxes, size, grayscale, seed):
-    """The seed's order: decode the whole JPEG, then crop, resize and augment."""
-    crop_seed, flip_seed, brightness_seed, saturation_seed = tf.unstack(
-        tf.random.experimental.stateless_split(seed, 4))
-    image = tf.image.convert_image_dtype(tf.io.decode_jpeg(jpeg, channels=3), tf.float32)
-    boxes = tf.cond(tf.shape(boxes)[0] > 0, lambda: boxes,
-                    lambda: tf.constant(preprocessing.WHOLE_IMAGE, tf.float32))
-    begin, crop_size, _ = tf.image.stateless_sample_distorted_bounding_box(
-        tf.shape(image), bounding_boxes=boxes[tf.newaxis], seed=crop_seed,
-        min_object_covered=preprocessing.MIN_OBJECT_COVERED,
-        aspect_ratio_range=preprocessing.ASPECT_RATIO_RANGE,
-        area_range=preprocessing.AREA_RANGE, max_attempts=preprocessing.MAX_ATTEMPTS,
-        use_image_if_no_bounding_boxes=True)
+def seed_design_crop(pixels, boxes, size, seed):
+    """The seed's order: the whole decoded image to float, then crop and resize; the same
+    random choices and augmentation as preprocessing.train_crop."""
+    crop_seed, distort_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    image = tf.image.convert_image_dtype(pixels, tf.float32)
+    begin, crop_size = preprocessing.random_crop_window(tf.shape(pixels), boxes, crop_seed)
     image = preprocessing._resize(tf.slice(image, begin, crop_size), size)
-    image = tf.image.stateless_random_flip_left_right(image, flip_seed)
-    image = tf.image.stateless_random_brightness(image, preprocessing.BRIGHTNESS_DELTA,
-                                                 brightness_seed)
-    image = tf.image.stateless_random_saturation(image, *preprocessing.SATURATION_RANGE,
-                                                 saturation_seed)
-    return preprocessing._finish(tf.clip_by_value(image, 0.0, 1.0), grayscale)
+    return preprocessing.distort(image, distort_seed)
 
 
 def timed(sess, fetch, batches, warmup, batch_size):
@@ -114,10 +104,10 @@ def main(argv=None):
     size, batch = settings["image_size"], settings["batch_size"]
     channels = 1 if settings["grayscale"] else 3
 
-    def pipeline(image_fn=preprocessing.train_image, shards=files):
+    def pipeline(crop_fn=preprocessing.train_crop, shards=files, cache=settings["cache_images"]):
         def build():
-            data = train_dataset(shards, settings, settings["seed"], settings["deterministic"],
-                                 args.threads, image_fn)
+            data = train_dataset(shards, {**settings, "cache_images": cache}, settings["seed"],
+                                 settings["deterministic"], args.threads, crop_fn)
             return tf1.data.make_one_shot_iterator(data).get_next()
         return build
 
@@ -133,20 +123,23 @@ def main(argv=None):
 
     builds = {
         "pipeline_images_per_s": pipeline(),
-        "seed_pipeline_images_per_s": pipeline(seed_design_image, seed_files),
+        "seed_pipeline_images_per_s": pipeline(seed_design_crop, seed_files, cache=False),
         "compute_images_per_s": compute,
         "train_images_per_s": full,
     }
-    figures = {key: max(measure(build, args.batches, args.warmup, batch, args.threads)
-                        for _ in range(args.repeats))
-               for key, build in builds.items()}
+    # Repeats go round all four figures, so a slow spell of the machine hits each alike.
+    timings = {key: [] for key in builds}
+    for _ in range(args.repeats):
+        for key, build in builds.items():
+            timings[key].append(measure(build, args.batches, args.warmup, batch, args.threads))
+    figures = {key: max(values) for key, values in timings.items()}
     if args.json:
         print(json.dumps(figures, sort_keys=True))
         return
     a, a0 = figures["pipeline_images_per_s"], figures["seed_pipeline_images_per_s"]
     b, c = figures["compute_images_per_s"], figures["train_images_per_s"]
-    print(f"model {args.model}, batch {batch}, {args.threads} threads, "
-          f"{len(files)} shards in {args.records}")
+    print(f"model {args.model}, batch {batch}, {args.threads} threads, cache_images "
+          f"{settings['cache_images']}, {len(files)} shards in {args.records}")
     if args.seed_records:
         print(f"(a0) on {len(seed_files)} shards in {args.seed_records}")
     print(f"(a)  input pipeline            {a:8.1f} images/s")

@@ -59,9 +59,18 @@ def test_eval_image_is_central_crop_resize_gray(mode):
     np.testing.assert_allclose(image, expected, atol=1e-6)
 
 
-def test_crop_window_decode_equals_decode_then_crop():
-    data = jpeg(width=321, height=217)
-    window = tf.constant([13, 29, 150, 200])
-    windowed = tf.image.decode_and_crop_jpeg(data, window, channels=3)
-    full = tf.io.decode_jpeg(data, channels=3)[13:163, 29:229]
-    assert np.array_equal(windowed.numpy(), full.numpy())
+def test_train_crop_cuts_the_window_the_seed_would():
+    # Cutting uint8 pixels then converting equals the seed's convert-then-cut, and the
+    # window is slim's distorted box for that seed.
+    pixels = preprocessing.decode(jpeg(width=321, height=217))
+    seed = tf.constant([5, 9], tf.int64)
+    crop_seed, _ = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    begin, size = preprocessing.random_crop_window(tf.shape(pixels), BOXES, crop_seed)
+    window = tf.image.convert_image_dtype(pixels, tf.float32)[
+        begin[0]:begin[0] + size[0], begin[1]:begin[1] + size[1]]
+    expected = preprocessing.finish(
+        preprocessing.distort(preprocessing._resize(window, 96),
+                              tf.unstack(tf.random.experimental.stateless_split(seed, 2))[1]),
+        True)
+    got = preprocessing.train_image(jpeg(width=321, height=217), BOXES, 96, True, seed)
+    assert np.array_equal(got.numpy(), expected.numpy())

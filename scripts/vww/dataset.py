@@ -25,15 +25,16 @@ def _boxes(example):
 
 
 def train_dataset(files, settings, seed, deterministic=False, threads=0,
-                  image_fn=preprocessing.train_image):
+                  crop_fn=preprocessing.train_crop):
     """Endless, shuffled, augmented batches of (images, labels).
 
     Shard order and records are shuffled with `seed`, and each record's augmentation is
     seeded by (seed, its position in the stream), so a seed fixes the whole stream; with
-    `deterministic` the parallel stages also keep their order. `threads` (0: TF's default,
-    one per core) sizes the pipeline's own thread pool. `image_fn(jpeg, boxes, size,
-    grayscale, seed)` makes each image: the shared preprocessing unless a benchmark swaps
-    in another design.
+    `deterministic` the parallel stages also keep their order. With settings["cache_images"]
+    the decoded images stay in memory after the first epoch, so later epochs decode
+    nothing. `threads` (0: TF's default, one per core) sizes the pipeline's own thread
+    pool. `crop_fn(pixels, boxes, size, seed)` makes each image before the batch is
+    finished: the shared preprocessing unless a benchmark swaps in another design.
     """
     options = tf.data.Options()
     options.deterministic = deterministic
@@ -45,18 +46,30 @@ def train_dataset(files, settings, seed, deterministic=False, threads=0,
     shards = tf.data.Dataset.from_tensor_slices(files).shuffle(len(files), seed=seed)
     records = shards.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8),
                                 num_parallel_calls=AUTOTUNE)
-    records = records.shuffle(settings["shuffle_buffer"], seed=seed).repeat()
 
-    def preprocess(index, serialized):
+    def decode(serialized):
         example = parse_example(serialized)
-        image = image_fn(
-            example["image/encoded"], _boxes(example), settings["image_size"],
-            settings["grayscale"], tf.stack([tf.cast(seed, tf.int64), index]))
-        return image, example["image/class/label"]
+        return (preprocessing.decode(example["image/encoded"]), _boxes(example),
+                example["image/class/label"])
 
-    return (records.enumerate()
-            .map(preprocess, num_parallel_calls=AUTOTUNE)
+    images = records.map(decode, num_parallel_calls=AUTOTUNE)
+    if settings["cache_images"]:
+        images = images.cache()
+    images = images.shuffle(settings["shuffle_buffer"], seed=seed).repeat()
+
+    def crop(index, example):
+        pixels, boxes, label = example
+        image = crop_fn(pixels, boxes, settings["image_size"],
+                        tf.stack([tf.cast(seed, tf.int64), index]))
+        return image, label
+
+    def finish(images, labels):
+        return preprocessing.finish(images, settings["grayscale"]), labels
+
+    return (images.enumerate()
+            .map(crop, num_parallel_calls=AUTOTUNE)
             .batch(settings["batch_size"], drop_remainder=True)
+            .map(finish, num_parallel_calls=AUTOTUNE)
             .prefetch(AUTOTUNE)
             .with_options(options))
 

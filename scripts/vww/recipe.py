@@ -28,6 +28,8 @@ RECIPE = {
     "seed": (0, "seed of every random choice (shuffling, augmentation, initial weights)"),
     "deterministic": (True, "bit-reproducible training on CPU (TF op determinism)"),
     "shuffle_buffer": (2048, "records in the training shuffle buffer"),
+    "cache_images": (False, "keep the decoded training images in memory after the first "
+                            "epoch (RAM: train records x stored height x width x 3 bytes)"),
     "eval_weights": ("ema", "weights the model ships with: ema (moving average) or raw"),
     "log_interval_steps": (100, "steps between training log lines"),
     "checkpoint_interval_s": (600, "seconds between checkpoints"),

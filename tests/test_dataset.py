@@ -1,0 +1,45 @@
+"""The training input pipeline on real TFRecords: seeded, and caching changes nothing."""
+
+import numpy as np
+import pytest
+
+from vww import recipe
+from vww.dataset import record_files, train_dataset
+
+SETTINGS = {**{name: default for name, (default, _) in recipe.RECIPE.items()},
+            "batch_size": 16, "shuffle_buffer": 64}
+
+
+def batches(records, count=12, **overrides):
+    """The first `count` batches (more than an epoch of the sample: the cache replays)."""
+    data = train_dataset(record_files(records, "train"), {**SETTINGS, **overrides}, seed=3,
+                         deterministic=True, threads=2)
+    return list(data.take(count).as_numpy_iterator())
+
+
+@pytest.fixture(scope="module")
+def uncached(sample_records):
+    records, _ = sample_records
+    return batches(records, cache_images=False)
+
+
+def test_cached_images_give_the_same_batches(sample_records, uncached):
+    records, counts = sample_records
+    assert 12 * 16 > counts["train"]  # the second epoch comes from the cache
+    for (images, labels), (cached_images, cached_labels) in zip(
+            uncached, batches(records, cache_images=True)):
+        assert np.array_equal(images, cached_images) and np.array_equal(labels, cached_labels)
+
+
+def test_batches_are_finished_model_inputs(uncached):
+    images, labels = uncached[0]
+    assert images.shape == (16, 96, 96, 1) and images.dtype == np.float32
+    assert -1.0 <= images.min() and images.max() <= 1.0
+    assert set(labels.tolist()) <= {0, 1}
+    assert not np.array_equal(uncached[0][0], uncached[1][0])
+
+
+def test_the_seed_fixes_the_stream(sample_records, uncached):
+    records, _ = sample_records
+    again = batches(records, count=2, cache_images=False)
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(uncached, again))
