@@ -15,6 +15,14 @@ pytestmark = pytest.mark.workflow
     ("coco_md5: {val2014.zip: abc}", "['coco_md5']['val2014.zip']"),
     ("dataset: {train_shards: 0}", "['dataset']['train_shards']"),
     ("keep_zips: maybe", "On instance['keep_zips']"),
+    ("dataset: {max_image_side: 8}", "['dataset']['max_image_side']"),
+    ("models: {faces: {source: folder, class_names: [a, b]}}", "'folder' is a required property"),
+    ("models: {faces: {source: folder, folder: f, class_names: [a]}}", "['models']['faces']"),
+    ("models: {faces: {init_from: nobody}}",
+     "models.faces.init_from: 'nobody' is not a model in config"),
+    ("models: {a: {init_from: b}, b: {init_from: a}}", "models.b.init_from: a -> b -> a is a cycle"),
+    ("models: {wide: {init_from: person_detection, depth_multiplier: 0.5}}",
+     "models.wide.init_from: 'person_detection' has another depth_multiplier"),
 ])
 def test_schema_errors_name_the_key(workdir, override, expected):
     result = snakemake(workdir, "-n", "--configfile",
