@@ -5,9 +5,9 @@ The shard holds every --num-shards-th image of the VWW annotations (id-sorted), 
 at --shard, so independent jobs build the shards in parallel and together hold every image
 exactly once. Images TensorFlow's JPEG decoder cannot read as stored (CMYK, PNG data under
 a .jpg name, PNG files) are re-encoded, and with --max-side larger images are stored
-downscaled so their longer side is --max-side pixels; images that cannot be read at all are skipped and listed in
-the JSON report with the reason. The shard is written under a temporary name and moved into
-place only when complete.
+downscaled so their longer side is --max-side pixels; images that cannot be read at all
+are skipped and listed in the JSON report with the reason. The shard is written under a
+temporary name and moved into place only when complete.
 
 Example:
   python scripts/build_tfrecord_shard.py --annotations vww_train.json \\

@@ -17,6 +17,11 @@ def checkpoint_step(checkpoint):
     return int(tf.train.load_variable(checkpoint, "global_step"))
 
 
+def checkpoint_key(variable_name, weights):
+    """The checkpoint entry holding `weights` ('ema' or 'raw') of a variable."""
+    return variable_name if weights == "raw" else f"{variable_name}/{MOVING_AVERAGE_NAME}"
+
+
 def checkpoint_names(weights, variables=None):
     """{checkpoint name: variable} loading `weights` ('ema' or 'raw') into model variables
     (default: all).
@@ -27,8 +32,7 @@ def checkpoint_names(weights, variables=None):
     run's) would give a uniquified "..._1".
     """
     variables = tf1.model_variables() if variables is None else variables
-    suffix = "" if weights == "raw" else f"/{MOVING_AVERAGE_NAME}"
-    return {f"{v.op.name}{suffix}": v for v in variables}
+    return {checkpoint_key(v.op.name, weights): v for v in variables}
 
 
 def weights_saver(weights, variables=None):

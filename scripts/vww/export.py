@@ -3,11 +3,11 @@
 import tensorflow as tf
 
 from vww import mobilenet_v1
+from vww.checkpoints import checkpoint_key
 
 tf1 = tf.compat.v1
 INPUT_NODE = "input"
 OUTPUT_NODE = f"{mobilenet_v1.SCOPE}/Predictions"
-EMA_SUFFIX = "/ExponentialMovingAverage"
 
 
 def input_shape(settings):
@@ -47,7 +47,7 @@ def freeze(graph_def, checkpoint, weights):
     frozen.versions.CopyFrom(graph_def.versions)
     for node in graph_def.node:
         if node.op == "VarHandleOp":
-            key = node.name + (EMA_SUFFIX if weights == "ema" else "")
+            key = checkpoint_key(node.name, weights)
             if not reader.has_tensor(key):
                 raise FreezeError(f"{checkpoint} has no {key!r}: not a checkpoint of this model")
             value = reader.get_tensor(key)
