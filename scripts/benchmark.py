@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Measure training throughput and where it goes, in one run.
 
-  (a)  the input pipeline alone (read, decode the crop window, augment, batch), images/s;
-  (a0) the same with the seed's design: decode the whole JPEG, then crop and resize;
+  (a)  the input pipeline alone (read, decode, crop each image, augment each batch), images/s;
+  (a0) the same with the seed's design: decode the whole JPEG, convert it to float, then
+       crop, resize and augment one image at a time with TF's image ops;
   (b)  the training step alone on a batch already in memory: the compute-only limit;
   (c)  full training: the pipeline feeding the training step, as train.py runs it.
 
@@ -33,7 +34,7 @@ import tensorflow as tf
 import yaml
 
 from vww import preprocessing, recipe
-from vww.dataset import record_files, train_dataset
+from vww.dataset import AUTOTUNE, decoded_examples, pipeline_options, record_files, train_dataset
 from vww.training import build_train_graph
 
 tf1 = tf.compat.v1
@@ -48,14 +49,38 @@ def model_settings(name, config_path):
     return {**{key: default for key, (default, _) in recipe.RECIPE.items()}, **models[name]}
 
 
-def seed_design_crop(pixels, boxes, size, seed):
-    """The seed's order: the whole decoded image to float, then crop and resize; the same
-    random choices and augmentation as preprocessing.train_crop."""
-    crop_seed, distort_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+def seed_design_image(pixels, boxes, size, grayscale, seed):
+    """The seed's design, one image at a time with TF's image ops: the whole decoded image
+    to float, then crop, resize, flip, brightness, saturation, clip, grayscale, scale;
+    the same random distributions as the workflow's preprocessing."""
+    crop_seed, flip_seed, brightness_seed, saturation_seed = tf.unstack(
+        tf.random.experimental.stateless_split(seed, 4))
     image = tf.image.convert_image_dtype(pixels, tf.float32)
     begin, crop_size = preprocessing.random_crop_window(tf.shape(pixels), boxes, crop_seed)
-    image = preprocessing._resize(tf.slice(image, begin, crop_size), size)
-    return preprocessing.distort(image, distort_seed)
+    image = preprocessing.resize(tf.slice(image, begin, crop_size), size)
+    image = tf.image.stateless_random_flip_left_right(image, flip_seed)
+    image = tf.image.stateless_random_brightness(image, preprocessing.BRIGHTNESS_DELTA,
+                                                 brightness_seed)
+    image = tf.image.stateless_random_saturation(image, *preprocessing.SATURATION_RANGE,
+                                                 saturation_seed)
+    return preprocessing.finish(image, grayscale)
+
+
+def seed_design_dataset(files, settings, threads):
+    """Batches of seed_design_image, never cached, otherwise as train_dataset runs."""
+
+    def image(index, example):
+        pixels, boxes, label = example
+        seed = tf.stack([tf.cast(settings["seed"], tf.int64), index])
+        return seed_design_image(pixels, boxes, settings["image_size"],
+                                 settings["grayscale"], seed), label
+
+    examples = decoded_examples(files, {**settings, "cache_images": False}, settings["seed"])
+    return (examples.enumerate()
+            .map(image, num_parallel_calls=AUTOTUNE)
+            .batch(settings["batch_size"], drop_remainder=True)
+            .prefetch(AUTOTUNE)
+            .with_options(pipeline_options(settings["deterministic"], threads)))
 
 
 def timed(sess, fetch, batches, warmup, batch_size):
@@ -93,7 +118,7 @@ def main(argv=None):
     parser.add_argument("--config", default=str(REPO / "config.yaml"), help="config file")
     parser.add_argument("--batches", type=int, default=30, help="timed batches per figure")
     parser.add_argument("--warmup", type=int, default=5, help="untimed batches first")
-    parser.add_argument("--repeats", type=int, default=3, help="timings per figure, best kept")
+    parser.add_argument("--repeats", type=int, default=5, help="timings per figure, best kept")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
                         help="threads, as train.py --threads (default: the cores available)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -104,12 +129,12 @@ def main(argv=None):
     size, batch = settings["image_size"], settings["batch_size"]
     channels = 1 if settings["grayscale"] else 3
 
-    def pipeline(crop_fn=preprocessing.train_crop, shards=files, cache=settings["cache_images"]):
-        def build():
-            data = train_dataset(shards, {**settings, "cache_images": cache}, settings["seed"],
-                                 settings["deterministic"], args.threads, crop_fn)
-            return tf1.data.make_one_shot_iterator(data).get_next()
-        return build
+    def pipeline():
+        return train_dataset(files, settings, settings["seed"], settings["deterministic"],
+                             args.threads)
+
+    def next_batch(make_dataset):
+        return lambda: tf1.data.make_one_shot_iterator(make_dataset()).get_next()
 
     def compute():
         rng = np.random.default_rng(0)
@@ -118,12 +143,13 @@ def main(argv=None):
         return build_train_graph(images, labels, settings, 100_000).train_op
 
     def full():
-        images, labels = pipeline()()
+        images, labels = next_batch(pipeline)()
         return build_train_graph(images, labels, settings, 100_000).train_op
 
     builds = {
-        "pipeline_images_per_s": pipeline(),
-        "seed_pipeline_images_per_s": pipeline(seed_design_crop, seed_files, cache=False),
+        "pipeline_images_per_s": next_batch(pipeline),
+        "seed_pipeline_images_per_s": next_batch(
+            lambda: seed_design_dataset(seed_files, settings, args.threads)),
         "compute_images_per_s": compute,
         "train_images_per_s": full,
     }

@@ -64,13 +64,40 @@ def test_train_crop_cuts_the_window_the_seed_would():
     # window is slim's distorted box for that seed.
     pixels = preprocessing.decode(jpeg(width=321, height=217))
     seed = tf.constant([5, 9], tf.int64)
-    crop_seed, _ = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    crop_seed, draw_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     begin, size = preprocessing.random_crop_window(tf.shape(pixels), BOXES, crop_seed)
     window = tf.image.convert_image_dtype(pixels, tf.float32)[
         begin[0]:begin[0] + size[0], begin[1]:begin[1] + size[1]]
-    expected = preprocessing.finish(
-        preprocessing.distort(preprocessing._resize(window, 96),
-                              tf.unstack(tf.random.experimental.stateless_split(seed, 2))[1]),
-        True)
-    got = preprocessing.train_image(jpeg(width=321, height=217), BOXES, 96, True, seed)
-    assert np.array_equal(got.numpy(), expected.numpy())
+    image, draws = preprocessing.train_crop(pixels, BOXES, 96, seed)
+    assert np.array_equal(image.numpy(), preprocessing.resize(window, 96).numpy())
+    assert np.array_equal(draws.numpy(), tf.random.stateless_uniform([3], draw_seed).numpy())
+
+
+@pytest.mark.parametrize("grayscale", [True, False])
+def test_augment_batch_is_the_seeds_image_ops(grayscale):
+    # One XLA loop over the batch must give what slim's per-image ops give: flip,
+    # brightness, saturation (TF's HSV kernel), clip, grayscale, scale. The images cover
+    # gray, black, white and pure colors, and brightness pushes values out of [0, 1].
+    rng = np.random.default_rng(4)
+    images = np.concatenate([
+        rng.uniform(0, 1, (24, 32, 32, 3)),
+        rng.integers(0, 2, (4, 32, 32, 3)),
+        np.repeat(rng.uniform(0, 1, (4, 32, 32, 1)), 3, axis=-1),
+    ]).astype(np.float32)
+    draws = rng.uniform(0, 1, (len(images), 3)).astype(np.float32)
+    draws[:4, 1] = [0.0, 0.999, 0.0, 0.999]  # the extreme brightness deltas
+    expected = []
+    for image, (flip, brightness, saturation) in zip(images, draws):
+        if flip < 0.5:
+            image = tf.image.flip_left_right(image)
+        image = tf.image.adjust_brightness(
+            image, (2 * brightness - 1) * preprocessing.BRIGHTNESS_DELTA)
+        image = tf.image.adjust_saturation(image, 0.5 + saturation)
+        image = tf.clip_by_value(image, 0.0, 1.0)
+        if grayscale:
+            image = tf.image.rgb_to_grayscale(image)
+        expected.append((image.numpy() - 0.5) * 2.0)
+    got = preprocessing.augment_batch(images, draws, grayscale).numpy()
+    assert got.shape == (len(images), 32, 32, 1 if grayscale else 3)
+    assert (draws[:, 0] < 0.5).any() and (draws[:, 0] >= 0.5).any()
+    np.testing.assert_allclose(got, np.stack(expected), atol=3e-6)

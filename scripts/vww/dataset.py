@@ -24,18 +24,9 @@ def _boxes(example):
                     axis=1)
 
 
-def train_dataset(files, settings, seed, deterministic=False, threads=0,
-                  crop_fn=preprocessing.train_crop):
-    """Endless, shuffled, augmented batches of (images, labels).
-
-    Shard order and records are shuffled with `seed`, and each record's augmentation is
-    seeded by (seed, its position in the stream), so a seed fixes the whole stream; with
-    `deterministic` the parallel stages also keep their order. With settings["cache_images"]
-    the decoded images stay in memory after the first epoch, so later epochs decode
-    nothing. `threads` (0: TF's default, one per core) sizes the pipeline's own thread
-    pool. `crop_fn(pixels, boxes, size, seed)` makes each image before the batch is
-    finished: the shared preprocessing unless a benchmark swaps in another design.
-    """
+def pipeline_options(deterministic, threads):
+    """tf.data options of a training pipeline: order kept if `deterministic`; `threads`
+    (0: TF's default, one per core) sizes its own thread pool."""
     options = tf.data.Options()
     options.deterministic = deterministic
     # One op per image at a time: images are small, so splitting one over threads costs
@@ -43,6 +34,13 @@ def train_dataset(files, settings, seed, deterministic=False, threads=0,
     options.threading.max_intra_op_parallelism = 1
     if threads:
         options.threading.private_threadpool_size = threads
+    return options
+
+
+def decoded_examples(files, settings, seed):
+    """Endless shuffled (uint8 pixels, boxes, label) of the records, shards and records
+    shuffled with `seed`; with settings["cache_images"] the decoded images stay in memory
+    after the first epoch, so later epochs decode nothing."""
     shards = tf.data.Dataset.from_tensor_slices(files).shuffle(len(files), seed=seed)
     records = shards.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8),
                                 num_parallel_calls=AUTOTUNE)
@@ -52,26 +50,36 @@ def train_dataset(files, settings, seed, deterministic=False, threads=0,
         return (preprocessing.decode(example["image/encoded"]), _boxes(example),
                 example["image/class/label"])
 
-    images = records.map(decode, num_parallel_calls=AUTOTUNE)
+    examples = records.map(decode, num_parallel_calls=AUTOTUNE)
     if settings["cache_images"]:
-        images = images.cache()
-    images = images.shuffle(settings["shuffle_buffer"], seed=seed).repeat()
+        examples = examples.cache()
+    return examples.shuffle(settings["shuffle_buffer"], seed=seed).repeat()
+
+
+def train_dataset(files, settings, seed, deterministic=False, threads=0):
+    """Endless, shuffled, augmented batches of (images, labels) (see decoded_examples,
+    pipeline_options).
+
+    Each record's augmentation is seeded by (seed, its position in the stream), so a seed
+    fixes the whole stream. Images are cropped one by one, then augmented a batch at a
+    time (preprocessing.train_crop, augment_batch).
+    """
 
     def crop(index, example):
         pixels, boxes, label = example
-        image = crop_fn(pixels, boxes, settings["image_size"],
-                        tf.stack([tf.cast(seed, tf.int64), index]))
-        return image, label
+        image, draws = preprocessing.train_crop(pixels, boxes, settings["image_size"],
+                                                tf.stack([tf.cast(seed, tf.int64), index]))
+        return image, draws, label
 
-    def finish(images, labels):
-        return preprocessing.finish(images, settings["grayscale"]), labels
+    def augment(images, draws, labels):
+        return preprocessing.augment_batch(images, draws, settings["grayscale"]), labels
 
-    return (images.enumerate()
+    return (decoded_examples(files, settings, seed).enumerate()
             .map(crop, num_parallel_calls=AUTOTUNE)
             .batch(settings["batch_size"], drop_remainder=True)
-            .map(finish, num_parallel_calls=AUTOTUNE)
+            .map(augment, num_parallel_calls=AUTOTUNE)
             .prefetch(AUTOTUNE)
-            .with_options(options))
+            .with_options(pipeline_options(deterministic, threads)))
 
 
 def eval_dataset(files, settings, batch_size=100):

@@ -3,12 +3,15 @@
 Slim's inception preprocessing as the seed runs it for mobilenet_v1 (fast mode):
 - train: a random crop that keeps at least 10% of an object box (slim's distorted bounding
   box crop: aspect 3/4..4/3, 5-100% of the image), bilinear resize, random left-right
-  flip, random brightness (32/255) and saturation (0.5-1.5), grayscale, scale to [-1, 1];
-- eval: central crop of 87.5%, bilinear resize, grayscale, scale to [-1, 1].
+  flip, random brightness (32/255) and saturation (0.5-1.5), clip, grayscale, scale to
+  [-1, 1];
+- eval: central crop of 87.5%, bilinear resize, clip, grayscale, scale to [-1, 1].
 Random choices use stateless ops seeded per image, so a seed fixes every augmentation
-whatever the number of parallel calls. Training splits the work in three stages: `decode`
-(once per record if the decoded images are cached), `train_crop` per image, and `finish`
-(clip, grayscale, scale: elementwise, so once per batch).
+whatever the number of parallel calls. Training runs in stages: `decode` (once per record
+if the decoded images are cached), `train_crop` per image (the crop, and the image's draws
+of flip, brightness and saturation), and `augment_batch` once per batch: the flip and the
+color distortion are pixelwise, so one XLA-compiled loop over the batch does them with the
+clip, grayscale and scaling, about ten times cheaper than TF's per-image ops.
 """
 
 import tensorflow as tf
@@ -20,21 +23,29 @@ AREA_RANGE = (0.05, 1.0)
 MAX_ATTEMPTS = 100
 BRIGHTNESS_DELTA = 32.0 / 255.0
 SATURATION_RANGE = (0.5, 1.5)
+# tf.image.rgb_to_grayscale's luma weights.
+GRAY_WEIGHTS = (0.2989, 0.5870, 0.1140)
 
 
-def _resize(image, size):
-    # slim's bilinear resize (TF1 semantics: no half-pixel centers).
+def resize(image, size):
+    """slim's bilinear resize (TF1 semantics: no half-pixel centers) to [size, size]."""
     return tf.compat.v1.image.resize(image, [size, size],
                                      method=tf.compat.v1.image.ResizeMethod.BILINEAR)
 
 
-def finish(images, grayscale):
-    """RGB in [0, 1] (brightness may have pushed it out) -> the model's input in [-1, 1]:
-    clip, grayscale if asked, scale. One image [H, W, 3] or a batch [N, H, W, 3]."""
-    images = tf.clip_by_value(images, 0.0, 1.0)
+def _model_input(red, green, blue, grayscale):
+    """Color planes, in [0, 1] or beyond it -> the model's input: clipped, in luma if
+    `grayscale`, scaled to [-1, 1]."""
+    planes = [tf.clip_by_value(plane, 0.0, 1.0) for plane in (red, green, blue)]
     if grayscale:
-        images = tf.image.rgb_to_grayscale(images)
-    return (images - 0.5) * 2.0
+        luma = sum(weight * plane for weight, plane in zip(GRAY_WEIGHTS, planes))
+        return luma[..., tf.newaxis] * 2.0 - 1.0
+    return tf.stack(planes, axis=-1) * 2.0 - 1.0
+
+
+def finish(images, grayscale):
+    """RGB [..., 3] -> the model's input (clip, grayscale if asked, scale to [-1, 1])."""
+    return _model_input(*tf.unstack(images, num=3, axis=-1), grayscale)
 
 
 def decode(jpeg):
@@ -55,34 +66,53 @@ def random_crop_window(image_shape, boxes, seed):
     return begin, crop_size
 
 
-def distort(image, seed):
-    """Random flip, brightness and saturation of an RGB float image (the color is not
-    clipped here: `finish` does it)."""
-    flip_seed, brightness_seed, saturation_seed = tf.unstack(
-        tf.random.experimental.stateless_split(seed, 3))
-    image = tf.image.stateless_random_flip_left_right(image, flip_seed)
-    image = tf.image.stateless_random_brightness(image, BRIGHTNESS_DELTA, brightness_seed)
-    return tf.image.stateless_random_saturation(image, *SATURATION_RANGE, saturation_seed)
-
-
 def train_crop(pixels, boxes, size, seed):
-    """A randomly cropped, flipped and color-distorted RGB float image [size, size, 3] of
-    decoded uint8 `pixels`, before `finish`. `seed`, a shape-[2] int tensor, fixes every
-    random choice. The crop is cut from the uint8 pixels, then converted: the same values
-    as the seed's convert-then-crop, on fewer pixels."""
-    crop_seed, distort_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    """(image, draws) of decoded uint8 `pixels`: the random crop, resized to an RGB float
+    image [size, size, 3], and the image's three uniform draws in [0, 1) for
+    `augment_batch` (flip, brightness, saturation). `seed`, a shape-[2] int tensor, fixes
+    them all. The crop is cut from the uint8 pixels, then converted: the same values as
+    the seed's convert-then-crop, on fewer pixels."""
+    crop_seed, draw_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     begin, crop_size = random_crop_window(tf.shape(pixels), boxes, crop_seed)
-    image = tf.image.convert_image_dtype(tf.slice(pixels, begin, crop_size), tf.float32)
-    return distort(_resize(image, size), distort_seed)
+    image = resize(tf.image.convert_image_dtype(tf.slice(pixels, begin, crop_size),
+                                                tf.float32), size)
+    image.set_shape([size, size, 3])
+    return image, tf.random.stateless_uniform([3], draw_seed)
+
+
+# XLA fuses this into one loop over the batch; op by op it costs ~40x more.
+@tf.function(jit_compile=True)
+def augment_batch(images, draws, grayscale):
+    """The model's inputs [N, size, size, C] in [-1, 1] from a batch of `train_crop`
+    images [N, size, size, 3] and their draws [N, 3]: slim's random flip, brightness and
+    saturation, in its order, then clip, grayscale if asked, scale."""
+    # Per image, broadcast over its pixels.
+    draws = draws[:, tf.newaxis, tf.newaxis, :]
+    flip = draws[..., 0:1] < 0.5
+    delta = (2.0 * draws[..., 1] - 1.0) * BRIGHTNESS_DELTA
+    low, high = SATURATION_RANGE
+    factor = low + (high - low) * draws[..., 2]
+    images = tf.where(flip, tf.reverse(images, [2]), images)
+    red, green, blue = [plane + delta for plane in tf.unstack(images, axis=-1)]
+    # tf.image.adjust_saturation's HSV round trip in closed form. Hue and value (the max
+    # channel) stay; the saturation spread / value is scaled and capped at 1, so each
+    # channel c becomes value + k (c - value), k = min(factor, value / spread). A pixel
+    # whose value is <= 0 has saturation 0 in TF's HSV and comes out gray (k = 0).
+    value = tf.maximum(tf.maximum(red, green), blue)
+    spread = value - tf.minimum(tf.minimum(red, green), blue)
+    k = tf.maximum(0.0, tf.minimum(factor, tf.math.divide_no_nan(value, spread)))
+    return _model_input(*[value + k * (plane - value) for plane in (red, green, blue)],
+                        grayscale)
 
 
 def train_image(jpeg, boxes, size, grayscale, seed):
-    """One training image [size, size, C] in [-1, 1] (see train_crop)."""
-    return finish(train_crop(decode(jpeg), boxes, size, seed), grayscale)
+    """One training image [size, size, C] in [-1, 1] (see train_crop, augment_batch)."""
+    image, draws = train_crop(decode(jpeg), boxes, size, seed)
+    return augment_batch(image[tf.newaxis], draws[tf.newaxis], grayscale)[0]
 
 
 def eval_image(jpeg, size, grayscale):
     """The central 87.5% of a JPEG, resized: [size, size, C] in [-1, 1]."""
     image = tf.image.convert_image_dtype(decode(jpeg), tf.float32)
     image = tf.image.central_crop(image, CENTRAL_FRACTION)
-    return finish(_resize(image, size), grayscale)
+    return finish(resize(image, size), grayscale)
