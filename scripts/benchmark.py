@@ -34,7 +34,8 @@ import tensorflow as tf
 import yaml
 
 from vww import preprocessing, recipe
-from vww.dataset import AUTOTUNE, decoded_examples, pipeline_options, record_files, train_dataset
+from vww.dataset import (AUTOTUNE, decoded_examples, pipeline_options, record_files,
+                         record_seed, train_dataset)
 from vww.training import build_train_graph
 
 tf1 = tf.compat.v1
@@ -71,9 +72,8 @@ def seed_design_dataset(files, settings, threads):
 
     def image(index, example):
         pixels, boxes, label = example
-        seed = tf.stack([tf.cast(settings["seed"], tf.int64), index])
-        return seed_design_image(pixels, boxes, settings["image_size"],
-                                 settings["grayscale"], seed), label
+        return seed_design_image(pixels, boxes, settings["image_size"], settings["grayscale"],
+                                 record_seed(settings["seed"], index)), label
 
     examples = decoded_examples(files, {**settings, "cache_images": False}, settings["seed"])
     return (examples.enumerate()

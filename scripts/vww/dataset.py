@@ -37,6 +37,11 @@ def pipeline_options(deterministic, threads):
     return options
 
 
+def record_seed(seed, index):
+    """The stateless seed of the record at position `index` of a stream seeded `seed`."""
+    return tf.stack([tf.cast(seed, tf.int64), index])
+
+
 def decoded_examples(files, settings, seed):
     """Endless shuffled (uint8 pixels, boxes, label) of the records, shards and records
     shuffled with `seed`; with settings["cache_images"] the decoded images stay in memory
@@ -68,7 +73,7 @@ def train_dataset(files, settings, seed, deterministic=False, threads=0):
     def crop(index, example):
         pixels, boxes, label = example
         image, draws = preprocessing.train_crop(pixels, boxes, settings["image_size"],
-                                                tf.stack([tf.cast(seed, tf.int64), index]))
+                                                record_seed(seed, index))
         return image, draws, label
 
     def augment(images, draws, labels):
