@@ -1,5 +1,7 @@
 # The COCO 2014 source: downloaded and extracted, generated (sample), or already on disk.
 
+from types import SimpleNamespace
+
 if config["sample_dataset"] is not None:
     if config["download"]:
         raise WorkflowError(
@@ -32,6 +34,9 @@ elif config["download"]:
         params:
             url=zip_url,
             md5=zip_md5,
+            # How to download, not what. Snakemake does not record a param of this type (a
+            # str or number it would), so changing a limit does not redo a finished download.
+            limits=SimpleNamespace(**config["download_limits"]),
         log:
             f"{LOGS}/download/{{zip_name}}.log",
         benchmark:
@@ -40,6 +45,9 @@ elif config["download"]:
             runtime=24 * 60,
         shell:
             "python scripts/download_coco.py --url {params.url} --md5 {params.md5}"
+            " --min-rate-kib-s {params.limits.min_rate_kib_s}"
+            " --rate-window-s {params.limits.rate_window_s}"
+            " --deadline-h {params.limits.deadline_h}"
             " --output {output} --log {log}"
 
     rule extract_coco_images:

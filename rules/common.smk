@@ -16,7 +16,7 @@ ZIP_URL_PATHS = {
 }
 COCO_DIR = config["coco_dir"]
 ZIP_DIR = config["zip_dir"]
-RESULTS = "results"
+RESULTS = config["results_dir"]
 LOGS = f"{RESULTS}/logs"
 BENCHMARKS = f"{RESULTS}/benchmarks"
 
@@ -62,23 +62,25 @@ def stored_size_tag():
 
 
 def dataset_source(model):
-    """How a model's labels are made: the settings its TFRecords depend on."""
+    """Where a model's images come from and how they are labelled: what its TFRecords
+    depend on."""
     settings = config["models"][model]
     if settings["source"] == "folder":
         return {"source": "folder", "folder": settings["folder"],
                 "class_names": settings["class_names"]}
-    return {"source": "coco", "category": settings["category"],
+    return {"source": "coco", "folder": COCO_DIR, "category": settings["category"],
             "area_threshold": settings["area_threshold"]}
 
 
 def dataset_id(model):
-    """TFRecords are shared by every model with the same labels and stored image size."""
+    """TFRecords are shared by every model with the same images, labels and stored size;
+    the images' folder is part of the name, so two sources never share a dataset folder."""
     source = dataset_source(model)
     if source["source"] == "folder":
-        labels = "-".join([slug(source["folder"]), *map(slug, source["class_names"])])
+        labels = "-".join(map(slug, source["class_names"]))
     else:
         labels = f"{slug(source['category'])}-{source['area_threshold']}"
-    return f"{labels}-{stored_size_tag()}"
+    return f"{slug(source['folder'])}-{labels}-{stored_size_tag()}"
 
 
 MODELS = sorted(config["models"])
@@ -208,10 +210,6 @@ def model_val_records(wildcards):
 
 def model_dataset_summary(wildcards):
     return f"{dataset_dir(dataset_id(wildcards.model))}/summary.json"
-
-
-def model_records_dir(wildcards):
-    return f"{dataset_dir(dataset_id(wildcards.model))}/records"
 
 
 def model_final_checkpoint(wildcards):

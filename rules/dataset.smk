@@ -84,10 +84,14 @@ rule dataset_summary:
         f"{RESULTS}/datasets/{{dataset}}/summary.json",
     params:
         splits=summary_split_args,
+        max_skipped=config["dataset"]["max_skipped_fraction"],
+        duplicates="--allow-duplicates" if config["dataset"]["allow_duplicates"] else "",
     log:
         f"{LOGS}/datasets/{{dataset}}/summary.log",
     shell:
-        "python scripts/summarize_dataset.py {params.splits} --output {output} --log {log}"
+        "python scripts/summarize_dataset.py {params.splits}"
+        " --max-skipped-fraction {params.max_skipped} {params.duplicates}"
+        " --output {output} --log {log}"
 
 
 rule dataset:

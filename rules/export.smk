@@ -35,7 +35,6 @@ rule quantize:
     output:
         f"{RESULTS}/{{model}}/{{model}}.tflite",
     params:
-        records=model_records_dir,
         images=model_setting("calibration_images"),
         input_flags=model_input_flags,
     log:
@@ -45,7 +44,7 @@ rule quantize:
     resources:
         mem_mb=4000,
     shell:
-        "python scripts/quantize.py --frozen-graph {input.frozen} --records {params.records}"
+        "python scripts/quantize.py --frozen-graph {input.frozen} --records {input.records}"
         " --num-images {params.images} {params.input_flags} --output {output} --log {log}"
 
 
@@ -57,7 +56,6 @@ rule evaluate_tflite:
     output:
         f"{RESULTS}/{{model}}/tflite_eval.json",
     params:
-        records=model_records_dir,
         input_flags=model_input_flags,
     log:
         f"{LOGS}/{{model}}/evaluate_tflite.log",
@@ -66,7 +64,7 @@ rule evaluate_tflite:
     resources:
         runtime=120,
     shell:
-        "python scripts/evaluate_tflite.py --tflite {input.tflite} --records {params.records}"
+        "python scripts/evaluate_tflite.py --tflite {input.tflite} --records {input.records}"
         " --float-eval {input.float_eval} {params.input_flags} --output {output} --log {log}"
 
 
@@ -77,7 +75,6 @@ rule check_micro:
     output:
         f"{RESULTS}/{{model}}/micro_check.json",
     params:
-        records=model_records_dir,
         images=model_setting("micro_check_images"),
         input_flags=model_input_flags,
     log:
@@ -87,7 +84,7 @@ rule check_micro:
     resources:
         runtime=180,
     shell:
-        "python scripts/check_micro.py --tflite {input.tflite} --records {params.records}"
+        "python scripts/check_micro.py --tflite {input.tflite} --records {input.records}"
         " --num-images {params.images} {params.input_flags} --output {output} --log {log}"
 
 
@@ -163,14 +160,13 @@ rule report_figures:
             labels={"figure": "val predictions"},
         ),
     params:
-        records=model_records_dir,
         input_flags=model_input_flags,
     log:
         f"{LOGS}/{{model}}/report_figures.log",
     shell:
         "python scripts/plot_report.py --train-dir $(dirname {input.index})"
         " --eval {input.eval} --tflite-eval {input.tflite_eval} --tflite {input.tflite}"
-        " --records {params.records} {params.input_flags}"
+        " --records {input.records} {params.input_flags}"
         " --output-dir $(dirname {output.curves}) > {log} 2>&1"
 
 

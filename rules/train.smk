@@ -10,7 +10,6 @@ rule train:
         index=f"{RESULTS}/{{model}}/train/model.ckpt-{{steps}}.index",
         data=f"{RESULTS}/{{model}}/train/model.ckpt-{{steps}}.data-00000-of-00001",
     params:
-        records=model_records_dir,
         recipe=model_recipe_flags,
         init=model_init_flags,
     log:
@@ -25,7 +24,7 @@ rule train:
         # node has when the environment carries a CUDA build.
         gpu=model_setting("gpus"),
     shell:
-        "python scripts/train.py --records {params.records}"
+        "python scripts/train.py --records {input.records}"
         " --dataset-summary {input.summary} --train-dir $(dirname {output.index})"
         " --threads {threads} {params.recipe} {params.init} --log {log}"
 
@@ -42,7 +41,6 @@ rule evaluate_checkpoint:
         evaluation="eval|eval_init",
     params:
         checkpoint=checkpoint_prefix,
-        records=model_records_dir,
         recipe=evaluated_model_flags,
     log:
         f"{LOGS}/{{model}}/{{evaluation}}.log",
@@ -53,7 +51,7 @@ rule evaluate_checkpoint:
         mem_mb=4000,
         runtime=120,
     shell:
-        "python scripts/evaluate.py --checkpoint {params.checkpoint} --records {params.records}"
+        "python scripts/evaluate.py --checkpoint {params.checkpoint} --records {input.records}"
         " --split val --output {output} {params.recipe} --log {log}"
 
 

@@ -19,8 +19,9 @@ never caches decoded images. (a), (b), (c) use the model's settings in --config 
 cache_images among them).
 
 Example:
-  python scripts/benchmark.py --records results/datasets/person-0.005-192px/records \
-      --seed-records results/datasets/person-0.005-full/records
+  python scripts/benchmark.py \
+      --records results/datasets/data_coco-person-0.005-192px/records/train.record-* \
+      --seed-records results/datasets/data_coco-person-0.005-full/records/train.record-*
 """
 
 import argparse
@@ -34,8 +35,9 @@ import tensorflow as tf
 import yaml
 
 from vww import preprocessing, recipe
-from vww.dataset import (AUTOTUNE, decoded_examples, pipeline_options, record_files,
-                         record_seed, train_dataset)
+from vww.cli import main_guard
+from vww.dataset import (AUTOTUNE, add_records_argument, decoded_examples, pipeline_options,
+                         record_files, record_seed, train_dataset)
 from vww.training import build_train_graph
 
 tf1 = tf.compat.v1
@@ -111,9 +113,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--records", required=True, help="folder with train.record-* shards")
-    parser.add_argument("--seed-records",
-                        help="full-size records for (a0), the seed's design (default: --records)")
+    add_records_argument(parser, "train")
+    parser.add_argument("--seed-records", nargs="+", metavar="SHARD",
+                        help="full-size train shards for (a0), the seed's design "
+                             "(default: --records)")
     parser.add_argument("--model", default="person_detection", help="model in --config")
     parser.add_argument("--config", default=str(REPO / "config.yaml"), help="config file")
     parser.add_argument("--batches", type=int, default=30, help="timed batches per figure")
@@ -165,9 +168,9 @@ def main(argv=None):
     a, a0 = figures["pipeline_images_per_s"], figures["seed_pipeline_images_per_s"]
     b, c = figures["compute_images_per_s"], figures["train_images_per_s"]
     print(f"model {args.model}, batch {batch}, {args.threads} threads, cache_images "
-          f"{settings['cache_images']}, {len(files)} shards in {args.records}")
+          f"{settings['cache_images']}, {len(files)} shards in {Path(files[0]).parent}")
     if args.seed_records:
-        print(f"(a0) on {len(seed_files)} shards in {args.seed_records}")
+        print(f"(a0) on {len(seed_files)} shards in {Path(seed_files[0]).parent}")
     print(f"(a)  input pipeline            {a:8.1f} images/s")
     print(f"(a0) seed's pipeline design    {a0:8.1f} images/s")
     print(f"(b)  training step (in memory) {b:8.1f} images/s")
@@ -176,4 +179,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    main_guard(main)

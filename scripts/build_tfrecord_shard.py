@@ -6,8 +6,9 @@ at --shard, so independent jobs build the shards in parallel and together hold e
 exactly once. Images TensorFlow's JPEG decoder cannot read as stored (CMYK, PNG data under
 a .jpg name, PNG files) are re-encoded, and with --max-side larger images are stored
 downscaled so their longer side is --max-side pixels; images that cannot be read at all
-are skipped and listed in the JSON report with the reason. The shard is written under a
-temporary name and moved into place only when complete.
+are skipped and listed in the JSON report with the reason. The report also gives the
+sha256 of every stored image's source file, so images that appear in two splits can be
+found. The shard is written under a temporary name and moved into place only when complete.
 
 Example:
   python scripts/build_tfrecord_shard.py --annotations vww_train.json \\
@@ -17,11 +18,13 @@ Example:
 """
 
 import argparse
+import hashlib
 import logging
 from pathlib import Path
 
 import tensorflow as tf
 
+from vww.cli import main_guard
 from vww.coco import load_json
 from vww.files import atomic_path, write_json
 from vww.images import UnreadableImageError, tf_jpeg
@@ -34,7 +37,7 @@ def build_shard(images, images_dir, output, max_side=None):
 
     Images are stored with their longer side at most `max_side` pixels (None: as they are).
     """
-    reencoded, skipped, labels = [], [], [0, 0]
+    reencoded, skipped, labels, source_sha256 = [], [], [0, 0], {}
     with atomic_path(output) as tmp, tf.io.TFRecordWriter(str(tmp)) as writer:
         for image in images:
             path = Path(images_dir) / image["file_name"]
@@ -42,20 +45,25 @@ def build_shard(images, images_dir, output, max_side=None):
                 data = path.read_bytes()
                 jpeg, height, width, reason = tf_jpeg(data, image["file_name"], max_side)
             except (OSError, UnreadableImageError) as err:
-                logging.warning("skipped %s: %s", path, err)
+                # The reason without the name, so a summary can count alike failures.
+                why = (err.strerror or str(err) if isinstance(err, OSError)
+                       else str(err).removeprefix(f"{image['file_name']}: "))
+                logging.warning("skipped %s: %s", path, why)
                 skipped.append({"file_name": image["file_name"], "id": image["id"],
-                                "reason": str(err)})
+                                "reason": why})
                 continue
             if reason:
                 reencoded.append({"file_name": image["file_name"], "reason": reason})
             writer.write(serialize_example(image, jpeg, height, width))
             labels[image["label"]] += 1
+            source_sha256[image["file_name"]] = hashlib.sha256(data).hexdigest()
     return {
         "images": len(images),
         "records": sum(labels),
         "records_by_label": {"0": labels[0], "1": labels[1]},
         "reencoded": reencoded,
         "skipped": skipped,
+        "source_sha256": source_sha256,
     }
 
 
@@ -92,4 +100,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    main_guard(main)

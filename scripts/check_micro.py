@@ -8,7 +8,8 @@ the model needs, its op list, and the images compared.
 
 Example:
   python scripts/check_micro.py --tflite model.tflite \\
-      --records results/datasets/person-0.005/records --output micro_check.json
+      --records results/datasets/data_coco-person-0.005-192px/records/val.record-* \\
+      --output micro_check.json
 """
 
 import argparse
@@ -18,10 +19,11 @@ import sys
 import numpy as np
 
 from vww import micro, recipe
-from vww.dataset import eval_examples, record_files
+from vww.cli import InputError, main_guard
+from vww.dataset import add_records_argument, eval_examples, record_files
 from vww.files import write_json
 from vww.logs import setup_logging
-from vww.tflite import input_int8, interpreter, invoke, op_counts
+from vww.tflite import input_int8, invoke, load_classifier, op_counts
 
 
 def main(argv=None):
@@ -29,7 +31,7 @@ def main(argv=None):
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--tflite", required=True, help="int8 .tflite")
-    parser.add_argument("--records", required=True, help="folder of the TFRecord shards")
+    add_records_argument(parser, "val")
     parser.add_argument("--num-images", type=int, default=0,
                         help="val images to compare (0: all, the default)")
     parser.add_argument("--output", required=True, help="JSON report to write")
@@ -39,13 +41,11 @@ def main(argv=None):
     setup_logging(args.log)
     settings = recipe.from_args(args, recipe.INPUT_KEYS)
 
-    with open(args.tflite, "rb") as f:
-        model = f.read()
-    litert = interpreter(model)
+    model, litert = load_classifier(args.tflite, settings)
     try:
         tflm = micro.load(model)
     except micro.MicroError as err:
-        sys.exit(f"error: {args.tflite}: {err}")
+        raise InputError(args.tflite, err) from err
     compared, mismatches = 0, []
     files = record_files(args.records, "val")
     for image, _, name in eval_examples(files, settings, args.num_images or None):
@@ -71,4 +71,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    main_guard(main)

@@ -7,6 +7,11 @@ timeouts, HTTP 5xx and 429 are retried with exponential backoff. OUTPUT
 appears only after the MD5 matched, so an incomplete or corrupt file never
 looks like a finished one. On an MD5 mismatch the .part is deleted.
 
+The download is bounded: it stops (keeping the .part, so a later run resumes)
+once the rate averaged over --rate-window-s falls below --min-rate-kib-s, or
+once --deadline-h hours have passed, retries included. Retries alone would
+not bound it: a server that trickles bytes never times out.
+
 Example (MD5 is the value of coco_md5['val2014.zip'] in the config):
 
   python scripts/download_coco.py \
@@ -19,11 +24,12 @@ match (one line "error: ..." on stderr), 2 on bad arguments.
 """
 
 import argparse
-import logging
 import re
 import sys
 
+from vww.cli import main_guard
 from vww.download import DownloadError, download
+from vww.logs import setup_logging
 
 
 def _md5_arg(value):
@@ -31,6 +37,16 @@ def _md5_arg(value):
     if not re.fullmatch(r"[0-9a-fA-F]{32}", value):
         raise argparse.ArgumentTypeError(f"not an MD5 hex digest (32 hex digits): {value!r}")
     return value
+
+
+def _hours_arg(value):
+    """argparse type: hours, with "none" or "null" (as config null renders) = 0 = none."""
+    if value.lower() in ("none", "null"):
+        return 0.0
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of hours: {value!r}") from None
 
 
 def parse_args(argv=None):
@@ -45,12 +61,25 @@ def parse_args(argv=None):
                         help="Where to write the file. OUTPUT.part holds the bytes "
                              "while downloading; missing directories are created.")
     parser.add_argument("--retries", type=int, default=5,
-                        help="Retries after the first attempt on transient errors "
-                             "(default: %(default)s). The wait doubles each time, "
-                             "starting at 2 s.")
+                        help="Retries in a row on transient errors (default: "
+                             "%(default)s). The wait doubles each time, starting at "
+                             "2 s. A try that added at least 1 MiB resets the count.")
     parser.add_argument("--timeout", type=float, default=60.0,
                         help="Seconds to wait for each connect or read before "
                              "treating the connection as dead (default: %(default)s).")
+    parser.add_argument("--min-rate-kib-s", type=float, default=256.0, metavar="KIB_S",
+                        help="Stop if fewer KiB/s than this arrive, averaged over each "
+                             "--rate-window-s of wall time (retries and reconnects "
+                             "included); 0 turns it off (default: %(default)g; config "
+                             "download_limits.min_rate_kib_s).")
+    parser.add_argument("--rate-window-s", type=float, default=300.0, metavar="SECONDS",
+                        help="Length of the window the rate is averaged over, so that "
+                             "a brief stall does not stop a good transfer (default: "
+                             "%(default)g; config download_limits.rate_window_s).")
+    parser.add_argument("--deadline-h", type=_hours_arg, default=24.0, metavar="HOURS",
+                        help="Stop if the download has not finished after this many "
+                             "hours, retries included; 0 or none = no deadline (default: "
+                             "%(default)g; config download_limits.deadline_h).")
     parser.add_argument("--log", metavar="FILE",
                         help="Append log lines (progress, retries) to FILE "
                              "instead of stderr.")
@@ -59,23 +88,27 @@ def parse_args(argv=None):
         parser.error("--retries must be >= 0")
     if args.timeout <= 0:
         parser.error("--timeout must be > 0")
+    if args.min_rate_kib_s < 0:
+        parser.error("--min-rate-kib-s must be >= 0")
+    if args.rate_window_s <= 0:
+        parser.error("--rate-window-s must be > 0")
+    if args.deadline_h < 0:
+        parser.error("--deadline-h must be >= 0")
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
-    logging.basicConfig(filename=args.log, level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(message)s")
+    setup_logging(args.log)
     try:
         download(args.url, args.output, args.md5,
-                 retries=args.retries, timeout_s=args.timeout)
+                 retries=args.retries, timeout_s=args.timeout,
+                 min_rate_bytes_s=args.min_rate_kib_s * 1024,
+                 rate_window_s=args.rate_window_s,
+                 deadline_s=args.deadline_h * 3600 or None)
     except (DownloadError, OSError) as exc:  # OSError: e.g. disk full, no permission
-        if args.log:  # also keep the reason in the log file
-            logging.error("%s", exc)
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        sys.exit(f"error: {exc}")  # main_guard keeps it in the log file too
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main_guard(main)

@@ -8,7 +8,8 @@ checkpoint works, also while training runs (the seed's "you don't need to wait")
 
 Example:
   python scripts/evaluate.py --checkpoint results/person_detection/train/model.ckpt-5000 \\
-      --records results/datasets/person-0.005/records --output eval.json
+      --records results/datasets/data_coco-person-0.005-192px/records/val.record-* \\
+      --output eval.json
 """
 
 import argparse
@@ -20,7 +21,8 @@ import tensorflow as tf
 
 from vww import mobilenet_v1, recipe
 from vww.checkpoints import WEIGHTS, checkpoint_step, weights_saver
-from vww.dataset import eval_dataset, record_files
+from vww.cli import main_guard
+from vww.dataset import add_records_argument, eval_dataset, record_files
 from vww.files import write_json
 from vww.logs import setup_logging
 
@@ -67,8 +69,8 @@ def main(argv=None):
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--checkpoint", required=True, help="checkpoint prefix (model.ckpt-N)")
-    parser.add_argument("--records", required=True, help="folder of the TFRecord shards")
-    parser.add_argument("--split", default="val", help="split to evaluate (%(default)s)")
+    add_records_argument(parser, "val")
+    parser.add_argument("--split", default="val", help="split --records holds (%(default)s)")
     parser.add_argument("--output", required=True, help="JSON report to write")
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--log", help="log file (default: stderr)")
@@ -99,4 +101,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    main_guard(main)

@@ -8,21 +8,23 @@ the float-minus-int8 gap.
 
 Example:
   python scripts/evaluate_tflite.py --tflite model.tflite \\
-      --records results/datasets/person-0.005/records --float-eval eval.json \\
+      --records results/datasets/data_coco-person-0.005-192px/records/val.record-* \\
+      --float-eval eval.json \\
       --output tflite_eval.json
 """
 
 import argparse
-import json
 import logging
 
 import numpy as np
 
 from vww import recipe
-from vww.dataset import eval_examples, record_files
+from vww.cli import InputError, main_guard
+from vww.coco import load_json
+from vww.dataset import add_records_argument, eval_examples, record_files
 from vww.files import write_json
 from vww.logs import setup_logging
-from vww.tflite import input_int8, interpreter, invoke
+from vww.tflite import input_int8, invoke, load_classifier
 
 
 def main(argv=None):
@@ -30,7 +32,7 @@ def main(argv=None):
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--tflite", required=True, help="int8 .tflite")
-    parser.add_argument("--records", required=True, help="folder of the TFRecord shards")
+    add_records_argument(parser, "val")
     parser.add_argument("--split", default="val", help="split to evaluate (%(default)s)")
     parser.add_argument("--float-eval", help="evaluate.py's JSON, for the float-int8 gap")
     parser.add_argument("--output", required=True, help="JSON report to write")
@@ -40,8 +42,7 @@ def main(argv=None):
     setup_logging(args.log)
     settings = recipe.from_args(args, recipe.INPUT_KEYS)
 
-    with open(args.tflite, "rb") as f:
-        runner = interpreter(f.read())
+    _, runner = load_classifier(args.tflite, settings)
     confusion = np.zeros((2, 2), np.int64)
     for image, label, _ in eval_examples(record_files(args.records, args.split), settings):
         confusion[label, int(np.argmax(invoke(runner, input_int8(runner, image))))] += 1
@@ -53,11 +54,10 @@ def main(argv=None):
         "confusion_matrix": confusion.tolist(),
     }
     if args.float_eval:
-        with open(args.float_eval, encoding="utf-8") as f:
-            float_eval = json.load(f)
+        float_eval = load_json(args.float_eval)
         if float_eval["images"] != images:
-            raise SystemExit(f"error: {args.float_eval} counts {float_eval['images']} images, "
-                             f"the split has {images}")
+            raise InputError(args.float_eval, f"counts {float_eval['images']} images, the split "
+                                              f"has {images}")
         report["float_accuracy"] = float_eval["accuracy"]
         report["float_minus_int8"] = float_eval["accuracy"] - report["int8_accuracy"]
     write_json(args.output, report)
@@ -66,4 +66,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    main_guard(main)

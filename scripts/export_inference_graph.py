@@ -12,6 +12,7 @@ Example:
 import argparse
 
 from vww import recipe
+from vww.cli import main_guard
 from vww.export import inference_graph_def, serialize
 from vww.files import atomic_path
 
@@ -29,4 +30,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    main_guard(main)

@@ -20,6 +20,7 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from vww.cli import main_guard
 from vww.logs import setup_logging
 
 
@@ -79,4 +80,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    main_guard(main)

@@ -13,7 +13,10 @@ Example:
 import argparse
 import sys
 
+from google.protobuf.message import DecodeError
+
 from vww.checkpoints import WEIGHTS
+from vww.cli import InputError, main_guard
 from vww.export import FreezeError, freeze, load_graph_def, serialize
 from vww.files import atomic_path
 
@@ -29,7 +32,11 @@ def main(argv=None):
     parser.add_argument("--output", required=True, help="frozen GraphDef (.pb) to write")
     args = parser.parse_args(argv)
     try:
-        frozen = freeze(load_graph_def(args.graph), args.checkpoint, args.eval_weights)
+        graph_def = load_graph_def(args.graph)
+    except DecodeError as err:
+        raise InputError(args.graph, "not a GraphDef (.pb)") from err
+    try:
+        frozen = freeze(graph_def, args.checkpoint, args.eval_weights)
     except FreezeError as err:
         sys.exit(f"error: {err}")
     with atomic_path(args.output) as tmp:
@@ -37,4 +44,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    main_guard(main)

@@ -16,6 +16,7 @@ import argparse
 import logging
 import sys
 
+from vww.cli import main_guard
 from vww.files import write_json
 from vww.folders import FolderLayoutError, folder_annotations
 from vww.logs import setup_logging
@@ -49,4 +50,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    main_guard(main)

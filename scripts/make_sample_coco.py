@@ -21,6 +21,7 @@ Example:
 import argparse
 import sys
 
+from vww.cli import main_guard
 from vww.sample_coco import MIN_IMAGES_PER_SPLIT, write_sample_coco, write_sample_zips
 
 
@@ -69,4 +70,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main_guard(main)

@@ -17,6 +17,7 @@ from pathlib import Path
 from PIL import Image
 from skimage import data
 
+from vww.cli import main_guard
 from vww.files import atomic_path
 
 CLASS_NAMES = ("no_face", "face")
@@ -46,4 +47,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    main_guard(main)

@@ -16,6 +16,7 @@ import argparse
 import logging
 import sys
 
+from vww.cli import main_guard
 from vww.coco import UnknownCategoryError, load_json, vww_annotations
 from vww.files import write_json
 from vww.logs import setup_logging
@@ -50,4 +51,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    main_guard(main)

@@ -10,11 +10,11 @@
 Example:
   python scripts/plot_report.py --train-dir results/person_detection/train --eval eval.json \\
       --tflite-eval tflite_eval.json --tflite model.tflite \\
-      --records results/datasets/person-0.005/records --output-dir results/person_detection/report
+      --records results/datasets/data_coco-person-0.005-192px/records/val.record-* \\
+      --output-dir results/person_detection/report
 """
 
 import argparse
-import json
 from pathlib import Path
 
 import matplotlib
@@ -25,9 +25,12 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from vww import recipe  # noqa: E402
-from vww.dataset import eval_examples, record_files  # noqa: E402
+from vww.cli import main_guard  # noqa: E402
+from vww.coco import load_json  # noqa: E402
+from vww.dataset import add_records_argument, eval_examples, record_files  # noqa: E402
 from vww.files import atomic_path  # noqa: E402
-from vww.tflite import dequantize, input_int8, interpreter, invoke, io_quantization  # noqa: E402
+from vww.tflite import (dequantize, input_int8, invoke, io_quantization,  # noqa: E402
+                        load_classifier)
 
 CURVES = (("losses/total_loss", "total loss"), ("learning_rate", "learning rate"),
           ("batch_accuracy", "batch accuracy (train mode)"))
@@ -79,7 +82,7 @@ def plot_confusion(matrices, path):
 
 
 def plot_predictions(tflite, records, settings, num_images, path):
-    runner = interpreter(Path(tflite).read_bytes())
+    _, runner = load_classifier(tflite, settings)
     _, (out_scale, out_zero) = io_quantization(runner)
     examples = list(eval_examples(record_files(records, "val"), settings, num_images))
     columns = 4
@@ -106,7 +109,7 @@ def main(argv=None):
     parser.add_argument("--eval", required=True, help="evaluate.py's JSON")
     parser.add_argument("--tflite-eval", required=True, help="evaluate_tflite.py's JSON")
     parser.add_argument("--tflite", required=True, help="the int8 .tflite")
-    parser.add_argument("--records", required=True, help="folder of the TFRecord shards")
+    add_records_argument(parser, "val")
     parser.add_argument("--num-images", type=int, default=16, help="val images to show")
     parser.add_argument("--output-dir", required=True, help="where the PNGs go")
     recipe.add_arguments(parser, recipe.INPUT_KEYS)
@@ -116,8 +119,8 @@ def main(argv=None):
 
     plot_curves(args.train_dir, out / "training_curves.png")
     matrices = {
-        "float (checkpoint)": json.loads(Path(args.eval).read_text())["confusion_matrix"],
-        "int8 (.tflite)": json.loads(Path(args.tflite_eval).read_text())["confusion_matrix"],
+        "float (checkpoint)": load_json(args.eval)["confusion_matrix"],
+        "int8 (.tflite)": load_json(args.tflite_eval)["confusion_matrix"],
     }
     plot_confusion(matrices, out / "confusion_matrix.png")
     plot_predictions(args.tflite, args.records, settings, args.num_images,
@@ -125,4 +128,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    main_guard(main)

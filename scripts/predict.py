@@ -11,7 +11,8 @@ weights it ships (--eval-weights) and needs the recipe flags it was trained with
 Prints one line per image: path, label and every class's score; --json prints one JSON
 object per line instead ({"path", "label", "scores": {class: score}}). Folders are searched
 for .jpg/.jpeg/.png files at any depth, in sorted order. An image that cannot be read is
-reported on stderr and the exit status is 1; the others are still classified.
+reported on stderr and the exit status is 1; the others are still classified. A model or
+labels file that cannot be used stops it with one line saying why.
 
 Examples:
   python scripts/predict.py results/person_detection/person_detection.tflite photos/ \\
@@ -29,11 +30,12 @@ import numpy as np
 import tensorflow as tf
 
 from vww import micro, mobilenet_v1, preprocessing, recipe
-from vww.checkpoints import weights_saver
+from vww.checkpoints import checkpoint_names, misfits
+from vww.cli import InputError, main_guard
 from vww.export import input_shape
 from vww.folders import is_image_file
 from vww.images import UnreadableImageError, tf_jpeg
-from vww.tflite import dequantize, input_int8, interpreter, io_quantization
+from vww.tflite import dequantize, input_int8, io_quantization, load_classifier
 
 tf1 = tf.compat.v1
 DEFAULT_MAX_IMAGE_SIDE = 192  # config.yaml's dataset.max_image_side
@@ -67,9 +69,11 @@ class TfliteModel:
     """An int8 .tflite run in TFLM; input size and channels come from the model."""
 
     def __init__(self, path):
-        model = Path(path).read_bytes()
-        self.litert = interpreter(model)  # only for the input and output quantization
-        self.tflm = micro.load(model)
+        model, self.litert = load_classifier(path)  # LiteRT: for the quantization only
+        try:
+            self.tflm = micro.load(model)
+        except micro.MicroError as err:
+            raise InputError(path, err) from err
         _, height, _, channels = self.litert.get_input_details()[0]["shape"]
         self.settings = {"image_size": int(height), "grayscale": int(channels) == 1}
 
@@ -79,25 +83,44 @@ class TfliteModel:
         return dequantize(output, scale, zero_point)
 
 
+def checkpoint_prefix(path):
+    """The checkpoint a path names: a prefix, its .index, or a train dir (its newest)."""
+    path = Path(path)
+    if path.is_dir():
+        latest = tf1.train.latest_checkpoint(str(path))
+        if latest is None:
+            raise InputError(path, "no checkpoint in this folder")
+        return latest
+    prefix = str(path).removesuffix(".index")
+    if not Path(f"{prefix}.index").is_file():
+        raise InputError(path, "not a .tflite nor a checkpoint (no .index file)" if path.exists()
+                         else "No such file or directory")
+    return prefix
+
+
 class CheckpointModel:
     """A checkpoint's shipped weights in the float inference graph."""
 
     def __init__(self, path, settings):
-        path = Path(path)
-        if path.is_dir():
-            latest = tf1.train.latest_checkpoint(str(path))
-            if latest is None:
-                raise SystemExit(f"error: no checkpoint in {path}")
-            path = Path(latest)
+        prefix = checkpoint_prefix(path)
         self.settings = settings
         graph = tf.Graph()
         with graph.as_default():
             self.images = tf1.placeholder(tf.float32, input_shape(settings))
             _, end_points = mobilenet_v1.build(self.images, settings, is_training=False)
             self.predictions = end_points["Predictions"]
-            saver = weights_saver(settings["eval_weights"])
+            names = checkpoint_names(settings["eval_weights"])
+            # A Saver fails on a corrupt or another model's checkpoint with pages of text.
+            try:
+                problems = misfits(prefix, names)
+            except tf.errors.OpError as err:
+                raise InputError(path, f"not a readable checkpoint: {err.message}") from err
+            if problems:
+                raise InputError(path, "not a checkpoint of the model the recipe flags describe "
+                                       f"({len(problems)} misfits, first: {problems[0]})")
+            saver = tf1.train.Saver(names)
             self.sess = tf1.Session(graph=graph)
-            saver.restore(self.sess, str(path).removesuffix(".index"))
+            saver.restore(self.sess, prefix)
 
     def scores(self, image):
         return self.sess.run(self.predictions, {self.images: image})[0]
@@ -107,9 +130,12 @@ def class_names(labels_path):
     """Names by label from slim's labels.txt (`0:background` lines); default "0", "1"."""
     if labels_path is None:
         return ["0", "1"]
-    names = dict(line.split(":", 1) for line in Path(labels_path).read_text().splitlines()
-                 if line.strip())
-    return [names[str(label)] for label in range(len(names))]
+    lines = [line for line in Path(labels_path).read_text().splitlines() if line.strip()]
+    names = dict(line.split(":", 1) for line in lines if ":" in line)
+    if len(lines) != 2 or set(names) != {"0", "1"}:
+        raise InputError(labels_path, "not the labels of 2 classes (a `0:<name>` and a "
+                                      "`1:<name>` line)")
+    return [names["0"], names["1"]]
 
 
 def main(argv=None):
@@ -127,14 +153,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
 
+    names = class_names(args.labels)
     if args.model.endswith(".tflite"):
-        try:
-            model = TfliteModel(args.model)
-        except micro.MicroError as err:
-            sys.exit(f"error: {args.model}: {err}")
+        model = TfliteModel(args.model)
     else:
         model = CheckpointModel(args.model, recipe.from_args(args, recipe.INFERENCE_KEYS))
-    names = class_names(args.labels)
     files = image_files(args.images)
     if not files:
         sys.exit(f"error: no .jpg, .jpeg or .png image in {' '.join(args.images)}")
@@ -160,4 +183,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    main_guard(main)

@@ -9,17 +9,34 @@ round(p / (255 * scale) - 1 / scale) + zero_point, i.e. p - 128.
 
 Example:
   python scripts/quantize.py --frozen-graph frozen_graph.pb \\
-      --records results/datasets/person-0.005/records --output model.tflite
+      --records results/datasets/data_coco-person-0.005-192px/records/val.record-* \\
+      --output model.tflite
 """
 
 import argparse
 import logging
 
+from google.protobuf.message import DecodeError
+
 from vww import recipe
-from vww.dataset import eval_examples, record_files
+from vww.cli import InputError, main_guard
+from vww.dataset import add_records_argument, eval_examples, record_files
+from vww.export import INPUT_NODE, OUTPUT_NODE, load_graph_def
 from vww.files import atomic_path
 from vww.logs import setup_logging
 from vww.tflite import convert_int8, interpreter, io_quantization
+
+
+def check_frozen_graph(path):
+    """Fail naming the file on what the converter would report without naming it."""
+    try:
+        nodes = {node.name for node in load_graph_def(path).node}
+    except DecodeError as err:
+        raise InputError(path, "not a GraphDef (.pb)") from err
+    missing = [name for name in (INPUT_NODE, OUTPUT_NODE) if name not in nodes]
+    if missing:
+        raise InputError(path, f"no {' or '.join(missing)} node: not the model's frozen "
+                               "inference graph (freeze_graph.py writes it)")
 
 
 def main(argv=None):
@@ -27,7 +44,7 @@ def main(argv=None):
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--frozen-graph", required=True, help="frozen GraphDef (.pb)")
-    parser.add_argument("--records", required=True, help="folder of the TFRecord shards")
+    add_records_argument(parser, "val")
     parser.add_argument("--num-images", type=int, default=250,
                         help="val images to calibrate on (%(default)s, the seed's)")
     parser.add_argument("--output", required=True, help=".tflite to write")
@@ -37,6 +54,7 @@ def main(argv=None):
     setup_logging(args.log)
     settings = recipe.from_args(args, recipe.INPUT_KEYS)
 
+    check_frozen_graph(args.frozen_graph)
     images = [image for image, _, _ in
               eval_examples(record_files(args.records, "val"), settings, args.num_images)]
     model = convert_int8(args.frozen_graph, settings, images)
@@ -49,4 +67,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    main_guard(main)

@@ -12,16 +12,16 @@ Example:
 """
 
 import argparse
-import json
-from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
 from vww import mobilenet_v1, recipe
+from vww.cli import main_guard
+from vww.coco import load_json
 from vww.export import input_shape
 from vww.files import write_json
-from vww.tflite import interpreter, model_stats
+from vww.tflite import load_classifier, model_stats
 
 # TFLM's own person_detect.tflite, for comparison.
 TFLM_EXAMPLE_TFLITE_BYTES = 300_568
@@ -53,11 +53,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     settings = recipe.from_args(args, recipe.INFERENCE_KEYS)
 
-    reports = {name: json.loads(Path(path).read_text())
+    reports = {name: load_json(path)
                for name, path in (("eval", args.eval), ("tflite_eval", args.tflite_eval),
                                   ("micro_check", args.micro_check))}
-    model = Path(args.tflite).read_bytes()
-    stats = model_stats(interpreter(model))
+    model, runner = load_classifier(args.tflite, settings)
+    stats = model_stats(runner)
     ops = reports["micro_check"]["ops"]  # check_micro.py counted them on this model
     summary = {
         "model": args.model,
@@ -84,7 +84,7 @@ def main(argv=None):
             + [tuple(item.split("=", 1)) for item in args.artifact])),
     }
     if args.init_eval:
-        before = json.loads(Path(args.init_eval).read_text())
+        before = load_json(args.init_eval)
         summary["fine_tuning"] = {
             "from_checkpoint": before["checkpoint"],
             "accuracy_before": before["accuracy"],
@@ -95,4 +95,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    main_guard(main)

@@ -4,7 +4,9 @@
 Checkpoints (model.ckpt-STEP) and TensorBoard summaries (loss, learning rate, batch
 accuracy, input images) go to --train-dir. A rerun resumes from the newest checkpoint
 there, so a killed job loses at most --checkpoint-interval-s of work; SIGTERM (a
-scheduler's or Snakemake's stop) saves a checkpoint before exiting. The run ends with
+scheduler's or Snakemake's stop) saves a checkpoint before exiting. A resume must use the
+data and recipe the run started with (recorded in run.json there; only the run length,
+logging and caching may change): anything else is refused, naming what changed. The run ends with
 model.ckpt-<steps>, which holds both the raw weights and their moving average.
 
 Fine-tuning: with --init-checkpoint, a run that starts from scratch first loads another
@@ -13,8 +15,10 @@ model's weights (those it ships, --init-weights) into every layer or all but the
 run's own.
 
 Example (the seed's run):
-  python scripts/train.py --records results/datasets/person-0.005/records \\
-      --dataset-summary results/datasets/person-0.005/summary.json --train-dir results/person_detection/train
+  python scripts/train.py \\
+      --records results/datasets/data_coco-person-0.005-192px/records/train.record-* \\
+      --dataset-summary results/datasets/data_coco-person-0.005-192px/summary.json \\
+      --train-dir results/person_detection/train
 Watch it with: tensorboard --logdir results/person_detection/train
 """
 
@@ -29,8 +33,10 @@ import tensorflow as tf
 
 from vww import recipe
 from vww.checkpoints import INIT_SCOPES, WEIGHTS, checkpoint_names, init_variables, misfits
-from vww.dataset import record_files, train_dataset
+from vww.cli import main_guard
+from vww.dataset import add_records_argument, record_files, train_dataset
 from vww.logs import setup_logging
+from vww.runs import check_resumable, run_record, write_run_record
 from vww.training import build_train_graph
 
 tf1 = tf.compat.v1
@@ -78,8 +84,9 @@ def initialize_from(sess, net, init):
                  len(variables), init["checkpoint"], init["weights"], ", ".join(fresh) or "none")
 
 
-def train(records_dir, num_train_records, train_dir, settings, threads=0, init=None):
-    """Train to settings['steps'] (resuming from train_dir); return the final checkpoint.
+def train(record_paths, num_train_records, train_dir, settings, threads=0, init=None):
+    """Train on the train shards `record_paths` to settings['steps'] (resuming from
+    train_dir); return the final checkpoint.
 
     `init` ({checkpoint, weights, scope}) starts a fresh run from another model's weights.
     """
@@ -87,9 +94,14 @@ def train(records_dir, num_train_records, train_dir, settings, threads=0, init=N
     train_dir.mkdir(parents=True, exist_ok=True)
     if settings["deterministic"]:
         tf.config.experimental.enable_op_determinism()
-    files = record_files(records_dir, "train")
+    files = record_files(record_paths, "train")
+    record = run_record(files, num_train_records, settings, init)
     latest = tf1.train.latest_checkpoint(str(train_dir))
     start_step = int(latest.rsplit("-", 1)[1]) if latest else 0
+    if latest:
+        check_resumable(train_dir, latest, record)
+    else:
+        write_run_record(train_dir, record)
     if start_step > settings["steps"]:
         raise SystemExit(f"error: {latest} is beyond --steps {settings['steps']}: raise the "
                          f"steps or train in another --train-dir")
@@ -157,7 +169,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--records", required=True, help="folder of train.record-* shards")
+    add_records_argument(parser, "train")
     epoch = parser.add_mutually_exclusive_group(required=True)
     epoch.add_argument("--num-train-records", type=int,
                        help="records in the train split (one epoch, for the lr decay)")
@@ -184,4 +196,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    main_guard(main)

@@ -16,7 +16,9 @@ import argparse
 import re
 from pathlib import Path
 
+from vww.cli import main_guard
 from vww.files import write_text
+from vww.tflite import load_classifier
 
 BYTES_PER_LINE = 12
 
@@ -60,10 +62,10 @@ def main(argv=None):
     source = Path(args.output)
     header = source.with_suffix(".h")
     guard = re.sub(r"[^A-Za-z0-9]", "_", header.name).upper() + "_"
-    model = Path(args.tflite).read_bytes()
+    model, _ = load_classifier(args.tflite)
     write_text(header, header_text(args.array_name, guard))
     write_text(source, source_text(model, args.array_name, header.name))
 
 
 if __name__ == "__main__":
-    main()
+    main_guard(main)

@@ -10,6 +10,7 @@ Example:
 
 import argparse
 
+from vww.cli import main_guard
 from vww.coco import label_map_text, load_json
 from vww.files import write_text
 
@@ -25,4 +26,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    main_guard(main)

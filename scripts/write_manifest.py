@@ -11,6 +11,7 @@ Example:
 import argparse
 import hashlib
 
+from vww.cli import main_guard
 from vww.files import write_text
 
 
@@ -33,4 +34,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    main_guard(main)

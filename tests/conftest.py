@@ -38,18 +38,21 @@ def sample_coco(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def sample_records(sample_coco, tmp_path_factory):
-    """TFRecords of the sample (2 train shards, 1 val): (folder, {split: record count})."""
+    """TFRecords of the sample (2 train shards, 1 val), stored at full size:
+    ({split: shard paths}, {split: record count})."""
     root, _, _ = sample_coco
-    records = tmp_path_factory.mktemp("records")
-    counts = {}
+    folder = tmp_path_factory.mktemp("records")
+    shards, counts = {}, {}
     for split, num_shards in (("train", 2), ("val", 1)):
         images = vww_annotations(load_json(instances_path(root, split)), "person", 0.005)["images"]
+        shards[split] = [folder / shard_name(split, shard, num_shards)
+                         for shard in range(num_shards)]
         counts[split] = sum(
             build_shard(shard_images(images, shard, num_shards), images_dir(root, split),
-                        records / shard_name(split, shard, num_shards))["records"]
-            for shard in range(num_shards)
+                        path)["records"]
+            for shard, path in enumerate(shards[split])
         )
-    return records, counts
+    return shards, counts
 
 
 @pytest.fixture(scope="session")
@@ -121,7 +124,7 @@ def run(script, *args, check=True):
 
 
 def train(records, train_dir, steps, *extra, check=True):
-    return run("train.py", "--records", records, "--num-train-records", 160,
+    return run("train.py", "--records", *records["train"], "--num-train-records", 160,
                "--train-dir", train_dir, "--steps", steps, *SHORT, *extra, check=check)
 
 
@@ -145,6 +148,6 @@ def exported(trained, sample_records, tmp_path_factory):
     for weights in ("ema", "raw"):
         run("freeze_graph.py", "--graph", out / "graph.pb", "--checkpoint", checkpoint,
             "--eval-weights", weights, "--output", out / f"frozen_{weights}.pb")
-    run("quantize.py", "--frozen-graph", out / "frozen_ema.pb", "--records", records,
+    run("quantize.py", "--frozen-graph", out / "frozen_ema.pb", "--records", *records["val"],
         "--num-images", 50, "--output", out / "model.tflite")
     return out, checkpoint

@@ -12,7 +12,7 @@ SETTINGS = {**{name: default for name, (default, _) in recipe.RECIPE.items()},
 
 def batches(records, count=12, **overrides):
     """The first `count` batches (more than an epoch of the sample: the cache replays)."""
-    data = train_dataset(record_files(records, "train"), {**SETTINGS, **overrides}, seed=3,
+    data = train_dataset(record_files(records["train"], "train"), {**SETTINGS, **overrides}, seed=3,
                          deterministic=True, threads=2)
     return list(data.take(count).as_numpy_iterator())
 

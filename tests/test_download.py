@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -36,6 +37,10 @@ class _State:
         self.stall_first_after = None  # ... or go silent after this many, until `release`
         self.release = threading.Event()
         self.ignore_range = False    # answer 200 with everything, as some servers do
+        self.cut_all_after = None    # close every response after this many body bytes
+        # (size, every_s, for_s): send the body `size` bytes every `every_s` seconds, and
+        # close the connection after `for_s` seconds at most, as a throttled server would.
+        self.trickle = None
         self.statuses = []        # error statuses for the next requests, one each
         self.lock = threading.Lock()
         self.url = None
@@ -73,6 +78,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
 
+        if st.trickle is not None:
+            self._trickle(body, *st.trickle)
+            return
+        if st.cut_all_after is not None:
+            body = body[:st.cut_all_after]
+            with st.lock:
+                st.bytes_sent += len(body)
+            self.wfile.write(body)
+            self.close_connection = True  # short of Content-Length: the client sees a cut
+            return
         cut = first and st.cut_first_after is not None
         stall = first and st.stall_first_after is not None
         if cut or stall:
@@ -89,6 +104,23 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             self.connection.shutdown(socket.SHUT_RDWR)
             self.close_connection = True
+
+    def _trickle(self, body, size, every_s, for_s):
+        """Send ``size`` bytes every ``every_s`` s, stopping after ``for_s`` s by itself."""
+        st = self.server.state
+        self.close_connection = True
+        stop = time.monotonic() + for_s
+        for i in range(0, len(body), size):
+            if time.monotonic() > stop:
+                return
+            piece = body[i:i + size]
+            with st.lock:
+                st.bytes_sent += len(piece)
+            try:
+                self.wfile.write(piece)
+            except OSError:  # the client gave up and closed the connection
+                return
+            time.sleep(every_s)
 
 
 @pytest.fixture(autouse=True)
@@ -257,6 +289,94 @@ def test_progress_is_logged(server, dest, caplog):
     assert "ETA" in lines[-1]
 
 
+# Bounds for the tests: a 0.5 s window, and a minimum rate 5x above what the trickle
+# can deliver (4 B / 5 ms <= 0.8 KB/s) and 50x below the steady server (2 KB / 10 ms), so
+# that neither a slow machine nor a busy one changes the outcome.
+LIMITS = dict(min_rate_bytes_s=4 * 1024, rate_window_s=0.5)
+TRICKLE = (4, 0.005, 20.0)  # the server gives up after 20 s; the client must stop long before
+STEADY = (2048, 0.01, 20.0)  # <= 200 KB/s: the payload takes 1.5 s or more, three windows
+
+
+def _assert_stopped_and_kept(dest):
+    assert not dest.exists()
+    assert 0 < _part(dest).stat().st_size < len(PAYLOAD)  # kept for a later run to resume
+
+
+def test_trickle_is_stopped_by_the_minimum_rate(server, dest):
+    server.trickle = TRICKLE
+    t0 = time.monotonic()
+    with pytest.raises(DownloadError) as info:
+        download(server.url, dest, PAYLOAD_MD5, **LIMITS, deadline_s=None, **FAST)
+    assert time.monotonic() - t0 < 10  # stopped by the client, not by the server giving up
+    message = str(info.value)
+    assert "\n" not in message
+    assert server.url in message
+    assert "below the minimum rate of 4 KiB/s" in message
+    assert "download_limits.min_rate_kib_s" in message
+    assert re.search(r"\b\d+\.\d KiB/s over the last \d+\.\d s", message)
+    assert f"{_part(dest).stat().st_size:,} bytes kept in {_part(dest)}" in message
+    _assert_stopped_and_kept(dest)
+    assert len(server.ranges) == 1  # a broken bound is not retried
+
+
+def test_trickle_is_stopped_by_the_deadline(server, dest):
+    server.trickle = TRICKLE
+    t0 = time.monotonic()
+    with pytest.raises(DownloadError) as info:
+        download(server.url, dest, PAYLOAD_MD5, min_rate_bytes_s=0, deadline_s=1.0, **FAST)
+    assert time.monotonic() - t0 < 10
+    message = str(info.value)
+    assert server.url in message
+    assert "the deadline is 0.000278 h (download_limits.deadline_h" in message
+    assert re.search(r"not finished after \d+s", message)
+    _assert_stopped_and_kept(dest)
+
+
+def test_cuts_after_a_few_bytes_use_up_the_retries(server, dest):
+    # Each try adds 100 bytes: not progress enough to reset the retry count, so even
+    # with both bounds off the download ends.
+    server.cut_all_after = 100
+    with pytest.raises(DownloadError, match="4 attempt"):
+        download(server.url, dest, PAYLOAD_MD5, retries=3, min_rate_bytes_s=0,
+                 deadline_s=None, **FAST)
+    assert len(server.ranges) == 4
+    assert _part(dest).stat().st_size == 400
+    assert not dest.exists()
+
+
+def test_cuts_after_a_few_bytes_are_stopped_by_the_minimum_rate(server, dest):
+    # With retries to spare, the rate (which counts the time spent reconnecting) ends it.
+    server.cut_all_after = 100
+    with pytest.raises(DownloadError, match="download_limits.min_rate_kib_s"):
+        download(server.url, dest, PAYLOAD_MD5, retries=30, backoff_s=0.01,
+                 timeout_s=5.0, **LIMITS)
+    _assert_stopped_and_kept(dest)
+
+
+def test_real_progress_resets_the_retry_count(server, dest):
+    big = random.Random(1).randbytes(3 << 20)
+    server.payload = big
+    server.cut_all_after = 5 << 18  # 1.25 MiB a try: three tries, with one retry allowed
+    download(server.url, dest, hashlib.md5(big).hexdigest(), retries=1, **FAST)
+    assert len(server.ranges) == 3
+    assert dest.read_bytes() == big
+
+
+def test_steady_download_within_the_limits_succeeds(server, dest):
+    server.trickle = STEADY
+    download(server.url, dest, PAYLOAD_MD5, **LIMITS, deadline_s=30.0, **FAST)
+    assert dest.read_bytes() == PAYLOAD
+    assert server.ranges == [None]
+
+
+@pytest.mark.parametrize("bound", [dict(min_rate_bytes_s=-1), dict(rate_window_s=0),
+                                   dict(deadline_s=0)])
+def test_bad_bounds_are_rejected_before_any_request(server, dest, bound):
+    with pytest.raises(ValueError):
+        download(server.url, dest, PAYLOAD_MD5, **bound)
+    assert server.ranges == []
+
+
 def _run_cli(*args):
     env = dict(os.environ, no_proxy="127.0.0.1,localhost", NO_PROXY="127.0.0.1,localhost")
     return subprocess.run([sys.executable, str(CLI), *args], capture_output=True,
@@ -285,5 +405,19 @@ def test_cli_md5_mismatch(server, dest):
 def test_cli_help():
     proc = _run_cli("--help")
     assert proc.returncode == 0
-    for option in ("--url", "--md5", "--output", "--retries", "--timeout", "--log"):
+    for option in ("--url", "--md5", "--output", "--retries", "--timeout", "--log",
+                   "--min-rate-kib-s", "--rate-window-s", "--deadline-h"):
         assert option in proc.stdout
+
+
+def test_cli_trickle_is_stopped_by_the_minimum_rate(server, dest):
+    server.trickle = TRICKLE
+    proc = _run_cli("--url", server.url, "--md5", PAYLOAD_MD5, "--output", str(dest),
+                    "--retries", "1", "--timeout", "5", "--min-rate-kib-s", "4",
+                    "--rate-window-s", "0.5", "--deadline-h", "none")
+    assert proc.returncode == 1
+    error_lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1, proc.stderr
+    assert server.url in error_lines[0]
+    assert "download_limits.min_rate_kib_s" in error_lines[0]
+    _assert_stopped_and_kept(dest)

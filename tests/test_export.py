@@ -23,7 +23,7 @@ BUILTIN_INT8_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "RESHAPE"
 
 def val_images(records, count=12):
     return np.concatenate([image for image, _, _ in
-                           eval_examples(record_files(records, "val"), SETTINGS, count)])
+                           eval_examples(record_files(records["val"], "val"), SETTINGS, count)])
 
 
 def frozen_outputs(path, images):
@@ -87,16 +87,16 @@ def test_tflite_is_full_int8_and_reproducible(exported, sample_records, tmp_path
     (in_scale, _), (out_scale, out_zero) = io_quantization(runner)
     assert abs(in_scale - 1 / 127.5) < 1e-3 and (out_scale, out_zero) == (1 / 256, -128)
     run("quantize.py", "--frozen-graph", out / "frozen_ema.pb", "--records",
-        sample_records[0], "--num-images", 50, "--output", tmp_path / "again.tflite")
+        *sample_records[0]["val"], "--num-images", 50, "--output", tmp_path / "again.tflite")
     assert sha256(tmp_path / "again.tflite") == sha256(out / "model.tflite")
 
 
 def test_tflite_eval_reports_the_gap(exported, sample_records, trained, tmp_path):
     out, checkpoint = exported
     records, counts = sample_records
-    run("evaluate.py", "--checkpoint", checkpoint, "--records", records,
+    run("evaluate.py", "--checkpoint", checkpoint, "--records", *records["val"],
         "--output", tmp_path / "eval.json", *SHORT_MODEL)
-    run("evaluate_tflite.py", "--tflite", out / "model.tflite", "--records", records,
+    run("evaluate_tflite.py", "--tflite", out / "model.tflite", "--records", *records["val"],
         "--float-eval", tmp_path / "eval.json", "--output", tmp_path / "tflite_eval.json")
     report = json.loads((tmp_path / "tflite_eval.json").read_text())
     assert report["images"] == counts["val"]
@@ -109,7 +109,7 @@ def test_tflite_eval_reports_the_gap(exported, sample_records, trained, tmp_path
 def test_tflm_agrees_with_litert_on_every_val_image(exported, sample_records, tmp_path):
     out, _ = exported
     records, counts = sample_records
-    run("check_micro.py", "--tflite", out / "model.tflite", "--records", records,
+    run("check_micro.py", "--tflite", out / "model.tflite", "--records", *records["val"],
         "--output", tmp_path / "micro.json")
     report = json.loads((tmp_path / "micro.json").read_text())
     assert report["images_compared"] == counts["val"] and report["mismatches"] == []

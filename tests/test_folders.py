@@ -10,6 +10,7 @@ from PIL import Image
 
 from build_tfrecord_shard import build_shard
 from conftest import run
+from summarize_dataset import DatasetError, summarize
 from vww.folders import FolderLayoutError, folder_annotations
 from vww.records import parse_example
 
@@ -89,3 +90,65 @@ def test_folder_images_become_records(folder, tmp_path):
         decoded = tf.io.decode_jpeg(example["image/encoded"])
         assert decoded.shape[:2] == (example["image/height"], example["image/width"]), name
         assert example["image/object/bbox/xmin"].shape == (0,)
+
+
+def folder_summary(root, **options):
+    """Index, shard (one shard per split) and summarize the folder dataset at `root`."""
+    splits = {}
+    for split in ("train", "val"):
+        annotations, _ = folder_annotations(root, split, CLASSES)
+        report = build_shard(annotations["images"], root / split,
+                             root.parent / f"{split}.record-00000-of-00001")
+        splits[split] = (annotations, [{**report, "shard": 0, "num_shards": 1}])
+    return summarize(splits, **options)
+
+
+def test_a_broken_link_is_reported_as_unreadable(folder):
+    write_image(folder / "val/person/p.jpg", "JPEG", 5)
+    write_image(folder / "val/no_person/n.jpg", "JPEG", 6)
+    (folder / "train/person/gone.jpg").symlink_to(folder / "nowhere.jpg")
+    summary = folder_summary(folder, max_skipped_fraction=0.5)
+    assert summary["train"]["skipped"] == [
+        {"file_name": "person/gone.jpg", "id": 4, "reason": "No such file or directory"}]
+    assert summary["train"]["records"] == 4
+
+
+def test_the_same_image_in_train_and_val_fails_the_dataset_by_name(folder):
+    write_image(folder / "val/no_person/n.jpg", "JPEG", 6)
+    (folder / "val/person").mkdir(parents=True)
+    (folder / "val/person/copy.jpg").write_bytes((folder / "train/person/b.jpg").read_bytes())
+    (folder / "val/person/link.png").symlink_to(folder / "train/person/a.PNG")
+    with pytest.raises(DatasetError) as err:
+        folder_summary(folder)
+    assert str(err.value) == (
+        "2 images are stored in two splits with the same bytes, so evaluation would score "
+        "images the model trained on: train/person/a.PNG = val/person/link.png, "
+        "train/person/b.jpg = val/person/copy.jpg; remove them from one split, or set "
+        "dataset.allow_duplicates: true")
+    allowed = folder_summary(folder, allow_duplicates=True)
+    assert allowed["val"]["duplicates_of_train"] == [
+        {"file_name": "person/link.png", "train_file_name": "person/a.PNG"},
+        {"file_name": "person/copy.jpg", "train_file_name": "person/b.jpg"}]
+
+
+def test_a_split_without_a_readable_image_fails_the_dataset(folder):
+    for name in ("person/p.jpg", "no_person/n.jpg"):
+        (folder / "val" / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / "val" / name).write_text("not a JPEG")
+    with pytest.raises(DatasetError) as err:
+        folder_summary(folder)
+    assert str(err.value) == ("val: no record: none of its 2 images could be read "
+                              "(2 x not an image format Pillow reads)")
+
+
+def test_too_many_unreadable_images_fail_the_dataset(folder):
+    write_image(folder / "val/person/p.jpg", "JPEG", 5)
+    write_image(folder / "val/no_person/n.jpg", "JPEG", 6)
+    (folder / "train/person/cut.jpg").write_bytes((folder / "train/person/b.jpg").read_bytes()[:300])
+    with pytest.raises(DatasetError) as err:
+        folder_summary(folder, max_skipped_fraction=0.1)
+    assert str(err.value).startswith(
+        "train: 1 of 5 images could not be read (20.0%, more than "
+        "dataset.max_skipped_fraction = 0.1): 1 x ")
+    assert str(err.value).endswith("; first: person/cut.jpg")
+    assert folder_summary(folder, max_skipped_fraction=0.2)["train"]["records"] == 4

@@ -1,6 +1,7 @@
 """predict.py on real photos (scikit-image's) with a real trained model, .tflite and checkpoint."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -55,12 +56,13 @@ def test_tflite_predictions_are_what_tflm_computes_in_the_pipeline(exported, pho
     for class_name in ("a", "b"):
         shutil.copytree(photos / class_name, tree / "val" / class_name, dirs_exist_ok=True)
     images = folder_annotations(tree, "val", ["a", "b"])[0]["images"]
-    build_shard(images, tree / "val", tmp_path / "val.record-00000-of-00001", max_side=192)
+    shard = tmp_path / "val.record-00000-of-00001"
+    build_shard(images, tree / "val", shard, max_side=192)
     model = (out / "model.tflite").read_bytes()
     litert, tflm = interpreter(model), micro.load(model)
     _, (scale, zero_point) = io_quantization(litert)
     by_name = {Path(line["path"]).relative_to(photos).as_posix(): line for line in lines}
-    for image, _, name in eval_examples(record_files(tmp_path, "val"), SETTINGS):
+    for image, _, name in eval_examples(record_files([shard], "val"), SETTINGS):
         scores = dequantize(micro.run(tflm, input_int8(litert, image)), scale, zero_point)
         assert list(by_name[name]["scores"].values()) == scores.tolist(), name
 
@@ -93,3 +95,14 @@ def test_text_output_has_one_line_per_image(exported, photos):
     rows = [line.split("\t") for line in result.stdout.splitlines()]
     assert [Path(row[0]).name for row in rows] == sorted(PHOTOS[1::2])
     assert all(row[1] in ("0", "1") and row[2].startswith("0=") for row in rows)
+
+
+def test_checkpoint_of_another_model_is_one_error_line(exported, photos):
+    _, checkpoint = exported
+    result = run("predict.py", checkpoint, photos, *SHORT_MODEL, "--depth-multiplier", "0.5",
+                 check=False)
+    assert result.returncode == 1 and not result.stdout and "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and re.fullmatch(
+        rf"error: {re.escape(str(checkpoint))}: not a checkpoint of the model the recipe flags "
+        r"describe \(\d+ misfits, first: \S+ is \[.*\], the model's \[.*\]\)", errors[0]), errors

@@ -1,5 +1,6 @@
 """Real short trainings on the sample TFRecords: learning, resuming, counting, determinism."""
 
+import hashlib
 import json
 import signal
 import subprocess
@@ -14,8 +15,15 @@ from conftest import REPO, SHORT, SHORT_MODEL, run, sha256, train
 from vww.checkpoints import checkpoint_step
 
 
+def content_digest(shards):
+    """sha256 over the shards' own sha256s, in name order (how run.json's errors name a
+    set of records)."""
+    digests = "".join(sha256(p) for p in sorted(shards, key=lambda p: p.name))
+    return hashlib.sha256(digests.encode()).hexdigest()
+
+
 def evaluate(records, checkpoint, output, *extra):
-    run("evaluate.py", "--checkpoint", checkpoint, "--records", records, "--output", output,
+    run("evaluate.py", "--checkpoint", checkpoint, "--records", *records["val"], "--output", output,
         *SHORT_MODEL, *extra)
     return json.loads(output.read_text())
 
@@ -57,7 +65,7 @@ def test_rerun_resumes_from_the_last_checkpoint(sample_records, tmp_path):
 
 def test_sigterm_checkpoints_and_the_rerun_continues(sample_records, tmp_path):
     records, _ = sample_records
-    cmd = [sys.executable, str(REPO / "scripts/train.py"), "--records", str(records),
+    cmd = [sys.executable, str(REPO / "scripts/train.py"), "--records", *map(str, records["train"]),
            "--num-train-records", "160", "--train-dir", str(tmp_path), "--steps", "100000",
            *SHORT, "--log", str(tmp_path / "train.log")]
     process = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
@@ -122,3 +130,35 @@ def test_fine_tuning_from_an_unfit_model_names_it(trained, sample_records, tmp_p
     assert result.returncode != 0
     assert f"cannot start from {train_dir / 'model.ckpt-200'}" in result.stderr
     assert "config key: init_from" in result.stderr
+
+
+def test_a_resume_with_other_data_or_recipe_is_refused(sample_records, tmp_path):
+    records, _ = sample_records
+    train_dir = tmp_path / "train"
+    train(records, train_dir, 5)
+    advice = (f"delete {train_dir} to train afresh, or set the config back to what made it "
+              "(models.<name>.* keys, the dataset keys)")
+
+    recipe = train(records, train_dir, 10, "--learning-rate", "0.01", check=False)
+    assert recipe.returncode == 1
+    assert recipe.stderr.splitlines()[-1] == (
+        f"error: {train_dir}/model.ckpt-5: made with other data or recipe "
+        f"(learning_rate: 0.045 -> 0.01): {advice}")
+
+    # The same shard names with other contents: another data source's records.
+    other = tmp_path / "other"
+    other.mkdir()
+    for path in records["train"]:
+        (other / path.name).write_bytes(path.read_bytes())
+    (other / records["train"][1].name).write_bytes(records["val"][0].read_bytes())
+    data = train({"train": sorted(other.iterdir())}, train_dir, 10, check=False)
+    assert data.returncode == 1
+    old, new = (f"2 shards from train.record-00000-of-00002 (content {digest[:12]})"
+                for digest in (content_digest(records["train"]),
+                               content_digest(sorted(other.iterdir()))))
+    assert data.stderr.splitlines()[-1] == (
+        f"error: {train_dir}/model.ckpt-5: made with other data or recipe "
+        f"(train records: {old} -> {new}): {advice}")
+
+    # What a resume may change: the run length, and caching.
+    assert "resuming from step 5" in train(records, train_dir, 10, "--cache-images").stderr

@@ -1,11 +1,13 @@
 """The dataset stage end to end: Snakemake on the sample COCO, from a copy or a download."""
 
 import json
+import shutil
 
 import pytest
 import tensorflow as tf
 
 from conftest import make_workdir, run, sha256, snakemake, write_yaml
+from test_records import KEYS, expected_boxes
 from test_vww_labels import pycocotools_labels
 from vww.coco import instances_path
 from vww.records import parse_example
@@ -13,12 +15,20 @@ from vww.records import parse_example
 pytestmark = pytest.mark.workflow
 
 SHARDS = "dataset: {train_shards: 3, val_shards: 2}\n"
-DATASET = "results/datasets/person-0.005-192px"
-FACES = "results/datasets/results_sample_faces-no_face-face-192px"
+# The sample workflow's results (tests/sample_config.yaml's results_dir and coco_dir).
+SAMPLE = "results/sample"
+DATASET = f"{SAMPLE}/datasets/results_sample_coco-person-0.005-192px"
+FACES = f"{SAMPLE}/datasets/results_sample_faces-no_face-face-192px"
+
+
+def coco_dataset(workdir):
+    """The one COCO dataset folder of a run of the `dataset` target."""
+    found, = (workdir / "results/datasets").glob("*-person-0.005-192px")
+    return found
 
 
 def records(workdir, split):
-    return sorted((workdir / DATASET / "records").glob(f"{split}.record-*"))
+    return sorted((coco_dataset(workdir) / "records").glob(f"{split}.record-*"))
 
 
 def read_records(paths):
@@ -29,7 +39,7 @@ def read_records(paths):
 
 
 def shard_digests(workdir):
-    return {p.name: sha256(p) for p in sorted((workdir / DATASET / "records").iterdir())}
+    return {p.name: sha256(p) for p in sorted((coco_dataset(workdir) / "records").iterdir())}
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +56,7 @@ def copy_run(sample_coco, tmp_path_factory):
 @pytest.mark.parametrize("split", ["train", "val"])
 def test_records_follow_the_seed_rule(copy_run, sample_coco, split):
     root, _, _ = sample_coco
-    summary = json.loads((copy_run / DATASET / "summary.json").read_text())[split]
+    summary = json.loads((coco_dataset(copy_run) / "summary.json").read_text())[split]
     shards = records(copy_run, split)
     assert [p.name for p in shards] == [
         f"{split}.record-{i:05d}-of-{len(shards):05d}" for i in range(len(shards))
@@ -54,6 +64,7 @@ def test_records_follow_the_seed_rule(copy_run, sample_coco, split):
     assert len(shards) == {"train": 3, "val": 2}[split]
 
     expected = pycocotools_labels(instances_path(root, split), "person", 0.005)
+    boxes = expected_boxes(instances_path(root, split))
     images = json.loads(instances_path(root, split).read_text())["images"]
     names = {image["id"]: image["file_name"] for image in images}
     skipped = {item["file_name"] for item in summary["skipped"]}
@@ -71,12 +82,12 @@ def test_records_follow_the_seed_rule(copy_run, sample_coco, split):
             assert example["image/source_id"] == str(image_id).encode()
             decoded = tf.io.decode_jpeg(example["image/encoded"], channels=3)
             assert decoded.shape[:2] == (example["image/height"], example["image/width"])
-            boxes = [example[f"image/object/bbox/{k}"] for k in ("xmin", "ymin", "xmax", "ymax")]
-            assert all(((b >= 0) & (b <= 1)).all() for b in boxes)
-            assert (len(boxes[0]) > 0) == bool(expected[image_id])
+            for key in KEYS:  # at the stored size (192 px), as annotated
+                assert (example[f"image/object/bbox/{key}"] == boxes[name][key]).all(), name
+            assert (len(boxes[name]["xmin"]) > 0) == bool(expected[image_id])
     reencoded = {item["reason"] for item in summary["reencoded"]}
     assert {"CMYK JPEG", "PNG data, not JPEG"} <= reencoded
-    assert (copy_run / DATASET / "labels.txt").read_text() == "0:background\n1:person\n"
+    assert (coco_dataset(copy_run) / "labels.txt").read_text() == "0:background\n1:person\n"
 
 
 def test_rerun_has_nothing_to_do(copy_run, sample_coco):
@@ -122,7 +133,7 @@ def test_sample_workflow_is_byte_reproducible_and_learns(tmp_path):
             for model in ("person_detection", "face_detection")))
         snakemake(workdir, "--configfile", "tests/sample_config.yaml",
                   "tests/folder_config.yaml", quick)
-        manifests.append((workdir / "results/MANIFEST.sha256").read_text())
+        manifests.append((workdir / SAMPLE / "MANIFEST.sha256").read_text())
     assert manifests[0] == manifests[1]
     listed = [line.split("  ", 1)[1] for line in manifests[0].splitlines()]
     for kind in ("records/train.record-00000-of-00004", "model.ckpt-150.index",
@@ -134,13 +145,13 @@ def test_sample_workflow_is_byte_reproducible_and_learns(tmp_path):
     assert summary["train"]["records_by_label"]["1"] > 0
     assert summary["val"]["records_by_label"]["0"] > 0
 
-    report = json.loads((workdir / "results/person_detection/eval.json").read_text())
+    report = json.loads((workdir / SAMPLE / "person_detection/eval.json").read_text())
     assert report["step"] == 150 and report["images"] == summary["val"]["records"]
     assert report["accuracy"] >= report["majority_class_rate"] + 0.2, report
-    log = (workdir / "results/logs/person_detection/train-150.log").read_text()
+    log = (workdir / SAMPLE / "logs/person_detection/train-150.log").read_text()
     assert "step 150/150" in log
 
-    model = json.loads((workdir / "results/person_detection/summary.json").read_text())
+    model = json.loads((workdir / SAMPLE / "person_detection/summary.json").read_text())
     assert model["float_accuracy"] == report["accuracy"]
     assert model["int8_accuracy"] >= report["majority_class_rate"] + 0.2
     assert model["tflm_litert_mismatches"] == 0
@@ -150,20 +161,55 @@ def test_sample_workflow_is_byte_reproducible_and_learns(tmp_path):
     assert model["arena_bytes"] > 0 and model["tflite_bytes"] > 250_000
     for path in model["artifacts"].values():
         assert (workdir / path).is_file(), path
-    c_source = workdir / "results/person_detection/c/person_detect_model_data.cc"
+    c_source = workdir / SAMPLE / "person_detection/c/person_detect_model_data.cc"
     assert model["artifacts"]["c_source"] == str(c_source.relative_to(workdir))
     for figure in ("training_curves", "confusion_matrix", "val_predictions"):
-        assert (workdir / f"results/person_detection/report/{figure}.png").stat().st_size > 1000
+        assert (workdir / SAMPLE / f"person_detection/report/{figure}.png").stat().st_size > 1000
 
     # The folder model: 160 train and 40 val photos, fine-tuned from the person model.
     faces = json.loads((workdir / FACES / "summary.json").read_text())
     assert [faces[split]["records"] for split in ("train", "val")] == [160, 40]
     assert (workdir / FACES / "labels.txt").read_text() == "0:no_face\n1:face\n"
-    tuned = json.loads((workdir / "results/face_detection/summary.json").read_text())
-    before = json.loads((workdir / "results/face_detection/eval_init.json").read_text())
+    tuned = json.loads((workdir / SAMPLE / "face_detection/summary.json").read_text())
+    before = json.loads((workdir / SAMPLE / "face_detection/eval_init.json").read_text())
     assert before["images"] == tuned["val_images"] == 40
     assert tuned["fine_tuning"]["accuracy_before"] == before["accuracy"]
     assert tuned["fine_tuning"]["accuracy_after"] == tuned["float_accuracy"] >= 0.75, tuned
     assert tuned["int8_accuracy"] >= 0.75 and tuned["tflm_litert_mismatches"] == 0
-    log = (workdir / "results/logs/face_detection/train-150.log").read_text()
-    assert "from results/person_detection/train/model.ckpt-150 (ema weights)" in log
+    log = (workdir / SAMPLE / "logs/face_detection/train-150.log").read_text()
+    assert f"from {SAMPLE}/person_detection/train/model.ckpt-150 (ema weights)" in log
+
+
+def test_changed_shards_or_source_never_mix_with_old_outputs(sample_coco, tmp_path, workdir):
+    """Over an existing results folder: another val shard count is evaluated on exactly its
+    shards; another COCO copy gets its own dataset folder, and training refuses to resume
+    the old copy's run."""
+    root, _, _ = sample_coco
+    quick = ("models: {person_detection: {steps: 20, batch_size: 32, log_interval_steps: 10,"
+             " batch_norm_decay: 0.9, moving_average_decay: 0.99}}\n")
+
+    def evaluate(coco_dir, val_shards):
+        config = write_yaml(workdir / "config.yaml.test", quick + "dataset: {train_shards: 2,"
+                            f" val_shards: {val_shards}}}\ncoco_dir: {coco_dir}\n"
+                            "download: false\n")
+        return snakemake(workdir, "--configfile", config, "--", "evaluate", check=False)
+
+    assert evaluate(root, 2).returncode == 0
+    assert evaluate(root, 3).returncode == 0
+    dataset = coco_dataset(workdir)
+    assert len(list((dataset / "records").glob("val.record-*"))) == 5  # old shards remain
+    summary = json.loads((dataset / "summary.json").read_text())
+    report = json.loads((workdir / "results/person_detection/eval.json").read_text())
+    assert report["images"] == summary["val"]["records"] == len(read_records(
+        sorted((dataset / "records").glob("val.record-*-of-00003"))))
+
+    other = tmp_path / "other_coco"
+    shutil.copytree(root, other)
+    (other / "train2014" / sorted(p.name for p in (root / "train2014").iterdir())[0]).unlink()
+    refused = evaluate(other, 3)
+    assert refused.returncode != 0
+    datasets = sorted((workdir / "results/datasets").iterdir())
+    assert len(datasets) == 2 and dataset in datasets
+    assert any(p.name.endswith("_other_coco-person-0.005-192px") for p in datasets)
+    assert ("results/person_detection/train/model.ckpt-20: made with other data or "
+            "recipe (train records: 2 shards from train.record-00000-of-00002") in refused.stdout

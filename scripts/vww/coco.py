@@ -10,6 +10,8 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+from vww.cli import InputError
+
 
 class UnknownCategoryError(ValueError):
     """The configured category is not one of the annotation file's categories."""
@@ -24,8 +26,24 @@ def images_dir(coco_dir, split):
 
 
 def load_json(path):
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    """A JSON file's content; InputError names the file when it is unreadable, not UTF-8 or
+    not valid JSON (a truncated file: where it stops)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except OSError as err:
+        raise InputError(path, err.strerror) from err
+    except UnicodeDecodeError as err:
+        raise InputError(path, "not UTF-8 text") from err
+    except json.JSONDecodeError as err:
+        doc, pos, problem = err.doc, err.pos, err.msg
+        end = len(doc.rstrip())
+        if pos >= end or problem.startswith("Unterminated string"):
+            # Cut short (an interrupted copy): say where it stops, not where the unfinished
+            # string started.
+            pos, problem = end, "the file ends before the JSON does"
+        line, column = doc.count("\n", 0, pos) + 1, pos - doc.rfind("\n", 0, pos)
+        raise InputError(path, f"not valid JSON (line {line}, column {column}): {problem}") from err
 
 
 def category_id(instances, name, source="the annotations"):

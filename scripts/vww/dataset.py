@@ -1,21 +1,29 @@
 """tf.data input pipelines over the VWW TFRecords, for training and evaluation."""
 
-from pathlib import Path
-
 import tensorflow as tf
 
 from vww import preprocessing
-from vww.records import parse_example
+from vww.records import ShardSetError, parse_example, shard_set
 
 AUTOTUNE = tf.data.AUTOTUNE
 
 
-def record_files(records_dir, split):
-    """The split's shards, sorted; an error names the folder when there are none."""
-    files = sorted(str(p) for p in Path(records_dir).glob(f"{split}.record-*-of-*"))
-    if not files:
-        raise FileNotFoundError(f"no {split}.record-*-of-* shards in {records_dir}")
-    return files
+def record_files(paths, split):
+    """The shard files `paths` (exactly the files a caller names, never a folder's glob,
+    so stale shards of an earlier configuration cannot join), in shard order, as strings.
+
+    Raises ShardSetError unless they are the complete set of one shard count of `split`.
+    """
+    found_split, files = shard_set(paths)
+    if found_split != split:
+        raise ShardSetError(files[0], f"a {found_split} shard where {split} shards are needed")
+    return [str(path) for path in files]
+
+
+def add_records_argument(parser, split):
+    parser.add_argument("--records", nargs="+", required=True, metavar="SHARD",
+                        help=f"every {split}.record-NNNNN-of-MMMMM shard of the split, "
+                             f"e.g. records/{split}.record-*")
 
 
 def _boxes(example):

@@ -9,7 +9,11 @@ it for a finished output. So:
   rename, after the MD5 matched;
 * an existing ``.part`` is resumed with an HTTP ``Range`` request;
 * transient failures (connection errors, timeouts, short reads, HTTP 5xx
-  and 429) are retried with exponential backoff, resuming each time.
+  and 429) are retried with exponential backoff, resuming each time;
+* the whole call is bounded: it stops once the transfer rate, averaged over
+  a window, falls below a minimum, or once an overall deadline has passed.
+  Retries alone do not bound it: a server that trickles bytes, or drops
+  every connection after a few of them, never times out.
 
 Only the standard library is used, so the download step needs no extra
 packages.
@@ -36,6 +40,11 @@ _LOG = logging.getLogger(__name__)
 # IncompleteRead and RemoteDisconnected come from http.client.
 _NETWORK_ERRORS = (OSError, http.client.HTTPException)
 
+# A try that added at least this many bytes resets the retry count. A few bytes
+# must not: a server that drops every connection after a handful of them would
+# otherwise be retried until the file is done, 13 GB later.
+_PROGRESS_BYTES = 1 << 20
+
 
 class DownloadError(RuntimeError):
     """The file could not be downloaded (after any retries)."""
@@ -59,48 +68,81 @@ def download(
     timeout_s: float = 60.0,
     chunk_bytes: int = 1 << 20,
     progress_interval_s: float = 10.0,
+    min_rate_bytes_s: float = 256 * 1024,
+    rate_window_s: float = 300.0,
+    deadline_s: float | None = 24 * 3600.0,
     log: logging.Logger | None = None,
 ) -> None:
     """Download ``url`` to ``dest`` and check that the file has MD5 ``md5``.
 
     Bytes go to ``dest.part``. A ``.part`` left by an earlier run is resumed.
     Transient failures are retried up to ``retries`` times in a row without
-    progress (a try that added bytes resets the count). Before retry ``i`` (counting from 0) the function sleeps
+    progress. A try counts as progress, and resets the count, only if it
+    added at least 1 MiB: a try that added a few bytes is a failure like any
+    other. Before retry ``i`` (counting from 0) the function sleeps
     ``backoff_s * 2**i`` seconds. ``timeout_s`` applies to each connect and
     each read, not to the whole download. If ``dest`` already exists it is
     left alone until the new file replaces it.
 
+    Two bounds stop a download that moves but too slowly to be worth it:
+
+    * ``min_rate_bytes_s``: the bytes received in each ``rate_window_s`` of
+      wall time, from the start of the call, divided by that time, must reach
+      this rate. The time includes reconnects and backoff sleeps, so a server
+      that cuts every connection after a few bytes is caught as well as one
+      that trickles them. A window, not a single read, so that a brief stall
+      or a round of retries does not end a good transfer. 0 turns it off.
+    * ``deadline_s``: the whole call, retries included, must finish the
+      transfer within this many seconds (None: no deadline). A later call
+      resumes the ``.part`` with a new deadline.
+
+    Both are checked after every read and before every try, so a blocked
+    connect or read can overrun them by up to ``timeout_s``. The defaults
+    (256 KiB/s over 5 min, 24 h) fit COCO's 13 GB train2014.zip: at the
+    minimum rate it takes about 14 h, inside the deadline. The MD5 check
+    after the transfer is not counted.
+
     Raises ChecksumError if the MD5 differs (the ``.part`` is deleted), and
-    DownloadError for HTTP 4xx (other than 416/429) or once the retries are
-    used up (the ``.part`` is kept, so a later run can resume it). Either way
-    nothing is written to ``dest``. A malformed ``md5`` raises ValueError
+    DownloadError for HTTP 4xx (other than 416/429), once the retries are
+    used up, or when a bound is broken (the ``.part`` is kept, so a later run
+    can resume it). Either way nothing is written to ``dest``. A malformed
+    ``md5``, a negative rate or a window or deadline <= 0 raises ValueError
     before any request is made.
     """
     # Check this first: a typo in the config should not cost a 13 GB download.
     if not isinstance(md5, str) or not re.fullmatch(r"[0-9a-fA-F]{32}", md5):
         raise ValueError(f"not an MD5 hex digest (32 hex digits): {md5!r}")
+    if min_rate_bytes_s < 0:
+        raise ValueError(f"min_rate_bytes_s must be >= 0, not {min_rate_bytes_s!r}")
+    if rate_window_s <= 0:
+        raise ValueError(f"rate_window_s must be > 0, not {rate_window_s!r}")
+    if deadline_s is not None and deadline_s <= 0:
+        raise ValueError(f"deadline_s must be > 0 or None, not {deadline_s!r}")
     log = log or _LOG
     dest = os.fspath(dest)
     part = dest + ".part"
     os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
     progress = _Progress(os.path.basename(dest), progress_interval_s, log)
+    limits = _Limits(url, part, min_rate_bytes_s, rate_window_s, deadline_s)
 
     attempt = 0
     while True:
+        limits.check()
         size_before = _size(part)
         try:
-            _fetch(url, part, timeout_s, chunk_bytes, progress, log)
+            _fetch(url, part, timeout_s, chunk_bytes, progress, limits, log)
             break
         except _Transient as exc:
             # A try that moved the file forward resets the count: a 13 GB transfer over
-            # a flaky link may need many resumes, but each one must make progress.
-            if _size(part) > size_before:
+            # a flaky link may need many resumes, but each one must make real progress.
+            if _size(part) - size_before >= _PROGRESS_BYTES:
                 attempt = 0
             if attempt == retries:
                 raise DownloadError(
                     f"download of {url} failed after {attempt + 1} attempt(s): {exc}"
                 ) from exc
-            delay = backoff_s * 2**attempt
+            # Never sleep past the deadline: the check before the next try stops there.
+            delay = min(backoff_s * 2**attempt, limits.remaining_s())
             log.warning("%s: %s; retry %d of %d in %.3g s",
                         url, exc, attempt + 1, retries, delay)
             time.sleep(delay)
@@ -109,11 +151,12 @@ def download(
     _verify_and_commit(url, part, dest, md5, log)
 
 
-def _fetch(url, part, timeout_s, chunk_bytes, progress, log):
+def _fetch(url, part, timeout_s, chunk_bytes, progress, limits, log):
     """Make one request and write its body to ``part``, resuming if possible.
 
     Returns once the server has sent the whole body. Raises _Transient for
-    failures worth retrying and DownloadError for the others.
+    failures worth retrying and DownloadError for the others, including a
+    broken bound (``limits``, checked after every read).
     """
     have = _size(part)
     headers = {"Range": f"bytes={have}-"} if have else {}
@@ -164,6 +207,7 @@ def _fetch(url, part, timeout_s, chunk_bytes, progress, log):
                 out.write(chunk)
                 received += len(chunk)
                 progress.update(start + received, len(chunk))
+                limits.update(len(chunk), start + received)
     # http.client returns b"" rather than raising when the peer closes early,
     # so we compare with Content-Length to catch a short body.
     if expected is not None and received < expected:
@@ -226,6 +270,64 @@ def _verify_and_commit(url, part, dest, md5, log):
     log.info("%s: MD5 OK, saved to %s", os.path.basename(dest), dest)
 
 
+class _Limits:
+    """The minimum transfer rate and the deadline of one download() call.
+
+    The rate is measured over consecutive windows of wall time: a window
+    closes at the first check at least ``window_s`` after it opened, and its
+    bytes divided by its length must reach ``min_rate`` (bytes/s).
+    """
+
+    def __init__(self, url, part, min_rate, window_s, deadline_s):
+        self.url, self.part = url, part
+        self.min_rate, self.window_s, self.deadline_s = min_rate, window_s, deadline_s
+        self.t0 = self.window_t0 = time.monotonic()
+        self.received = 0      # bytes received in this call
+        self.window_bytes = 0  # ... in the current window
+
+    def remaining_s(self):
+        """Seconds left before the deadline (infinite without one)."""
+        if self.deadline_s is None:
+            return float("inf")
+        return max(0.0, self.t0 + self.deadline_s - time.monotonic())
+
+    def update(self, new_bytes, done):
+        """Record ``new_bytes`` received, ``done`` in all, then check the bounds."""
+        self.received += new_bytes
+        self.window_bytes += new_bytes
+        self.check(done)
+
+    def check(self, done=None):
+        """Raise DownloadError if a bound is broken.
+
+        ``done``: the bytes in ``.part`` so far, for the message; by default its
+        size on disk (not yet right while it is open for writing).
+        """
+        now = time.monotonic()
+        elapsed = now - self.t0
+        if self.deadline_s is not None and elapsed >= self.deadline_s:
+            self._stop(
+                f"not finished after {_duration(elapsed)}, the deadline is "
+                f"{self.deadline_s / 3600:.3g} h (download_limits.deadline_h, "
+                f"null = none); this run received {self.received:,} bytes, "
+                f"{_kib(self.received / max(elapsed, 1e-6))} KiB/s", done)
+        window = now - self.window_t0
+        if self.min_rate and window >= self.window_s:
+            rate = self.window_bytes / window
+            if rate < self.min_rate:
+                self._stop(
+                    f"{_kib(rate)} KiB/s over the last {window:.1f} s, below the "
+                    f"minimum rate of {self.min_rate / 1024:g} KiB/s "
+                    f"(download_limits.min_rate_kib_s, 0 = off)", done)
+            self.window_t0, self.window_bytes = now, 0
+
+    def _stop(self, why, done):
+        done = _size(self.part) if done is None else done
+        raise DownloadError(
+            f"download of {self.url} stopped: {why}; {done:,} bytes kept in "
+            f"{self.part}, a later run resumes it")
+
+
 class _Progress:
     """Log progress lines (done/total, rate, ETA), at most one per interval."""
 
@@ -262,6 +364,11 @@ class _Progress:
             eta = "?"
         self.log.info("%s: %s / %s, %.1f MB/s, ETA %s",
                       self.name, _human(self.done), share, rate / 1e6, eta)
+
+
+def _kib(rate):
+    """Format a rate in bytes/s as KiB/s, with a digit after the point."""
+    return f"{rate / 1024:.1f}"
 
 
 def _human(n):

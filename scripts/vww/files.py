@@ -1,5 +1,6 @@
 """Writing outputs so that an interrupted job never leaves a complete-looking file."""
 
+import hashlib
 import json
 import os
 import tempfile
@@ -38,3 +39,12 @@ def write_json(path, obj):
 def write_text(path, text):
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def sha256_file(path, chunk_bytes=1 << 20):
+    """Hex sha256 of a file, read in chunks (record shards and checkpoints can be GBs)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(chunk_bytes), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

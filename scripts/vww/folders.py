@@ -4,6 +4,8 @@ Layout: <root>/<split>/<class name>/<image>, one subfolder per class, the negati
 first in `class_names` (label 0) and the positive one second (label 1). Images are .jpg,
 .jpeg or .png files (any case), found at any depth below their class folder. Listings are
 sorted, so the annotations (and the shards made from them) never depend on the file system.
+A broken link with an image suffix is listed like any image, so the shard stage reports it
+as unreadable instead of it vanishing without a word.
 """
 
 from pathlib import Path
@@ -15,8 +17,12 @@ class FolderLayoutError(ValueError):
     """The folder does not hold the split and class subfolders the config names."""
 
 
+def has_image_suffix(path):
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
 def is_image_file(path):
-    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
+    return path.is_file() and has_image_suffix(path)
 
 
 def folder_annotations(root, split, class_names):
@@ -37,10 +43,11 @@ def folder_annotations(root, split, class_names):
 
     images, ignored = [], []
     for label, name in enumerate(class_names):
-        files = sorted((p for p in (split_dir / name).rglob("*") if p.is_file()),
+        files = sorted((p for p in (split_dir / name).rglob("*") if not p.is_dir()),
                        key=lambda p: p.relative_to(split_dir).as_posix())
-        class_images = [p for p in files if is_image_file(p)]
-        ignored += [p.relative_to(split_dir).as_posix() for p in files if not is_image_file(p)]
+        class_images = [p for p in files if has_image_suffix(p)]
+        ignored += [p.relative_to(split_dir).as_posix() for p in files
+                    if not has_image_suffix(p)]
         if not class_images:
             raise FolderLayoutError(f"{split_dir / name} holds no .jpg, .jpeg or .png image")
         images += [{"id": len(images) + i, "file_name": p.relative_to(split_dir).as_posix(),

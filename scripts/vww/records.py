@@ -1,8 +1,12 @@
 """The TFRecord layout: slim-compatible tf.train.Example features and shard naming."""
 
 import hashlib
+import re
+from pathlib import Path
 
 import tensorflow as tf
+
+from vww.cli import InputError
 
 # Features as slim's Visual Wake Words build writes them (and its readers expect).
 FEATURES = {
@@ -22,8 +26,45 @@ FEATURES = {
 }
 
 
+_SHARD_NAME = re.compile(r"(?P<split>.+)\.record-(?P<shard>\d{5})-of-(?P<num_shards>\d{5})")
+
+
+class ShardSetError(InputError):
+    """The files given as a split's shards are not exactly one split's complete set."""
+
+
 def shard_name(split, shard, num_shards):
     return f"{split}.record-{shard:05d}-of-{num_shards:05d}"
+
+
+def shard_set(paths):
+    """(split, paths in shard order) of the shard files `paths`, which must be exactly
+    the shards 0..N-1 of N of one split: never a mix of two shard counts or splits (stale
+    files of an earlier configuration), never a set with a shard missing."""
+    if not paths:
+        raise ShardSetError("--records", "no TFRecord shard given")
+    parsed = {}
+    for path in map(Path, paths):
+        match = _SHARD_NAME.fullmatch(path.name)
+        if not match:
+            raise ShardSetError(path, f"not a shard name ({shard_name('SPLIT', 0, 1)})")
+        if not path.is_file():
+            raise ShardSetError(path, "no such file")
+        parsed[path] = (match["split"], int(match["shard"]), int(match["num_shards"]))
+    folder = sorted(parsed)[0].parent
+    kinds = sorted({(split, n) for split, _, n in parsed.values()})
+    if len(kinds) > 1:
+        raise ShardSetError(folder, "shards of different sets mixed: " + ", ".join(
+            shard_name(split, 0, n).replace("00000-of", "*-of") for split, n in kinds))
+    (split, num_shards), = kinds
+    have = sorted(shard for _, shard, _ in parsed.values())
+    if have != list(range(num_shards)):
+        missing = sorted(set(range(num_shards)) - set(have))
+        raise ShardSetError(folder, f"{len(have)} shard files given for a set of {num_shards} "
+                            f"{split} shards; missing: "
+                            + (", ".join(shard_name(split, i, num_shards) for i in missing)
+                               or "none, but some given twice"))
+    return split, sorted(parsed, key=lambda p: parsed[p][1])
 
 
 def shard_images(images, shard, num_shards):
@@ -51,13 +92,28 @@ def _clip01(value):
     return min(1.0, max(0.0, value))
 
 
-def serialize_example(image, jpeg, height, width):
-    """One serialized Example for a VWW image entry and its (TF-decodable) JPEG bytes.
+def normalized_boxes(image):
+    """{xmin, xmax, ymin, ymax: [fractions]} of a VWW image entry's object boxes.
 
-    Boxes are normalized by the stored image's size and clipped to [0, 1], as the
-    distorted-bounding-box crop of training expects.
+    COCO's boxes ([x, y, w, h]) are in pixels of the original image, so they are divided
+    by the original size the annotations give, whatever size the image is stored at;
+    then clipped to [0, 1], as the distorted-bounding-box crop of training expects.
     """
     boxes = [obj["bbox"] for obj in image["objects"]]
+    if not boxes:  # image folders carry no boxes (nor the original size)
+        return {"xmin": [], "xmax": [], "ymin": [], "ymax": []}
+    width, height = image["width"], image["height"]
+    return {
+        "xmin": [_clip01(x / width) for x, _, _, _ in boxes],
+        "xmax": [_clip01((x + w) / width) for x, _, w, _ in boxes],
+        "ymin": [_clip01(y / height) for _, y, _, _ in boxes],
+        "ymax": [_clip01((y + h) / height) for _, y, _, h in boxes],
+    }
+
+
+def serialize_example(image, jpeg, height, width):
+    """One serialized Example for a VWW image entry, its (TF-decodable) stored JPEG bytes
+    and their size; boxes as normalized_boxes gives them."""
     feature = {
         "image/encoded": _bytes([jpeg]),
         "image/format": _bytes([b"jpeg"]),
@@ -67,10 +123,8 @@ def serialize_example(image, jpeg, height, width):
         "image/filename": _bytes([image["file_name"].encode()]),
         "image/source_id": _bytes([str(image["id"]).encode()]),
         "image/key/sha256": _bytes([hashlib.sha256(jpeg).hexdigest().encode()]),
-        "image/object/bbox/xmin": _floats([_clip01(x / width) for x, _, _, _ in boxes]),
-        "image/object/bbox/xmax": _floats([_clip01((x + w) / width) for x, _, w, _ in boxes]),
-        "image/object/bbox/ymin": _floats([_clip01(y / height) for _, y, _, _ in boxes]),
-        "image/object/bbox/ymax": _floats([_clip01((y + h) / height) for _, y, _, h in boxes]),
+        **{f"image/object/bbox/{key}": _floats(values)
+           for key, values in normalized_boxes(image).items()},
         "image/object/area": _floats([obj["area"] for obj in image["objects"]]),
     }
     example = tf.train.Example(features=tf.train.Features(feature=feature))

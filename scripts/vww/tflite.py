@@ -1,12 +1,19 @@
-"""Int8 TFLite models: conversion, the LiteRT interpreter, input quantization, analysis."""
+"""Int8 TFLite models: conversion, checks, the LiteRT interpreter, input quantization, analysis."""
 
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+from vww import recipe
+from vww.cli import InputError
 from vww.export import INPUT_NODE, OUTPUT_NODE, input_shape
+
+NUM_CLASSES = 2  # background and the category
+# A TFLite model is a flatbuffer with this file identifier at bytes 4 to 8.
+TFLITE_IDENTIFIER = b"TFL3"
 
 
 def convert_int8(frozen_graph_path, settings, calibration_images):
@@ -36,6 +43,40 @@ def interpreter(model_bytes):
                          experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     runner.allocate_tensors()
     return runner
+
+
+def load_classifier(path, settings=None):
+    """(bytes, LiteRT interpreter) of an int8 .tflite the workflow can run.
+
+    The model must take an int8 image [1, S, S, 1 or 3] (with `settings`, the one its image
+    size and channels give) and return the int8 scores of the 2 classes [1, 2]. Anything
+    else is an InputError naming the file; unchecked, it fails deep in LiteRT or TFLM with
+    no file named, or runs (a 3-class model does) and gives meaningless results.
+    """
+    try:
+        model = Path(path).read_bytes()
+    except OSError as err:
+        raise InputError(path, err.strerror) from err
+    if model[4:8] != TFLITE_IDENTIFIER:
+        raise InputError(path, "not a TFLite model (no 'TFL3' flatbuffer identifier)")
+    try:
+        runner = interpreter(model)
+    except (ValueError, RuntimeError) as err:
+        raise InputError(path, f"not a valid TFLite model: {err}") from err
+    image, scores = runner.get_input_details()[0], runner.get_output_details()[0]
+    if image["dtype"] != np.int8 or scores["dtype"] != np.int8:
+        raise InputError(path, f"{np.dtype(image['dtype'])} input, {np.dtype(scores['dtype'])} "
+                               "output: not an int8 model (quantize.py writes one)")
+    shape = image["shape"].tolist()
+    if settings is not None and shape != input_shape(settings):
+        raise InputError(path, f"input shape {shape}, not the {input_shape(settings)} of "
+                               f"{recipe.as_flags(settings, recipe.INPUT_KEYS)}")
+    if len(shape) != 4 or shape[0] != 1 or shape[1] != shape[2] or shape[3] not in (1, 3):
+        raise InputError(path, f"input shape {shape}, not an image [1, size, size, 1 or 3]")
+    if scores["shape"].tolist() != [1, NUM_CLASSES]:
+        raise InputError(path, f"output shape {scores['shape'].tolist()}, not the scores of "
+                               f"{NUM_CLASSES} classes [1, {NUM_CLASSES}]")
+    return model, runner
 
 
 def quantize(values, scale, zero_point):

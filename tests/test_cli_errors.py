@@ -1,0 +1,168 @@
+"""A file a CLI cannot use ends it with one line naming the file and why, in its log too."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import predict
+from conftest import REPO
+from vww.cli import InputError
+
+# The int8 conversion warns of input statistics it does not need (it calibrates instead).
+pytestmark = pytest.mark.filterwarnings("ignore:Statistics for quantized inputs:UserWarning")
+# TensorFlow and TFLM log from C++ straight to file descriptor 2 on import, whatever
+# TF_CPP_MIN_LOG_LEVEL says once TFLM is loaded; those lines are not the CLI's.
+NATIVE_LOG = re.compile(r"WARNING: All log messages before absl::InitializeLog\(\)"
+                        r"|[IWEF]\d{4} [\d:.]+ +\d+ \S+:\d+\] ")
+NOT_TFLITE = "not a TFLite model (no 'TFL3' flatbuffer identifier)"
+MODEL_ERRORS = {
+    "text": NOT_TFLITE,
+    "random": NOT_TFLITE,
+    "missing": "No such file or directory",
+    "float": "float32 input, float32 output: not an int8 model (quantize.py writes one)",
+    "three_classes": "output shape [1, 3], not the scores of 2 classes [1, 2]",
+}
+INSTANCES = {
+    "info": {"description": "COCO 2014"},
+    "images": [{"id": 1, "file_name": "COCO_val2014_000000000001.jpg", "width": 640,
+                "height": 480}],
+    "annotations": [],
+    "categories": [{"id": 1, "name": "person"}],
+}
+
+
+def start(script, *args):
+    return subprocess.Popen([sys.executable, f"scripts/{script}", *map(str, args)], cwd=REPO,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(process):
+    """(exit status, the lines the CLI wrote to stderr)."""
+    _, stderr = process.communicate(timeout=600)
+    return process.returncode, [line for line in stderr.splitlines()
+                                if not NATIVE_LOG.match(line)]
+
+
+def run(script, *args):
+    return finish(start(script, *args))
+
+
+def tiny_tflite(num_classes, int8):
+    """A few-op classifier of [1, 96, 96, 1] images into `num_classes`, float or full int8."""
+    model = tf.keras.Sequential([
+        tf.keras.Input((96, 96, 1), batch_size=1),
+        tf.keras.layers.Conv2D(2, 3, strides=8),
+        tf.keras.layers.GlobalAveragePooling2D(),
+        tf.keras.layers.Dense(num_classes),
+        tf.keras.layers.Softmax(),
+    ])
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if int8:
+        rng = np.random.default_rng(0)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: (
+            [rng.uniform(-1, 1, (1, 96, 96, 1)).astype(np.float32)] for _ in range(4))
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    return converter.convert()
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """{case: path} of .tflite files no CLI can use."""
+    root = tmp_path_factory.mktemp("models")
+    contents = {
+        "text": b"a text file, not a model\n",
+        "random": np.random.default_rng(0).bytes(3000),
+        "float": tiny_tflite(2, int8=False),
+        "three_classes": tiny_tflite(3, int8=True),
+    }
+    for case, content in contents.items():
+        (root / f"{case}.tflite").write_bytes(content)
+    return {case: root / f"{case}.tflite" for case in MODEL_ERRORS}
+
+
+@pytest.fixture(scope="module")
+def predictions(models, tmp_path_factory):
+    """{case: (exit status, stderr lines)} of predict.py on each model, run side by side."""
+    image = tmp_path_factory.mktemp("image") / "gray.png"
+    image.write_bytes(tf.io.encode_png(tf.fill([48, 64, 1], tf.constant(128, tf.uint8))).numpy())
+    processes = {case: start("predict.py", path, image) for case, path in models.items()}
+    return {case: finish(process) for case, process in processes.items()}
+
+
+@pytest.mark.parametrize("case", MODEL_ERRORS)
+def test_predict_names_the_model_and_what_is_wrong(predictions, models, case):
+    status, lines = predictions[case]
+    assert status == 1
+    assert lines == [f"error: {models[case]}: {MODEL_ERRORS[case]}"]
+
+
+def test_model_error_is_in_the_log_too(models, tmp_path):
+    log = tmp_path / "evaluate_tflite.log"
+    status, lines = run("evaluate_tflite.py", "--tflite", models["float"], "--records",
+                        tmp_path, "--output", tmp_path / "eval.json", "--log", log)
+    expected = f"error: {models['float']}: {MODEL_ERRORS['float']}"
+    assert status == 1 and lines == [expected]
+    assert log.read_text().splitlines()[-1].endswith(f" ERROR {expected}")
+
+
+def test_truncated_json_says_where_it_stops_on_stderr_and_in_the_log(tmp_path):
+    instances, log = tmp_path / "instances_val2014.json", tmp_path / "annotations.log"
+    text = json.dumps(INSTANCES, indent=1)
+    instances.write_text(text[:text.index("COCO_val2014") + 8])  # cut in a file name
+    status, lines = run("make_vww_annotations.py", "--instances", instances,
+                        "--output", tmp_path / "vww.json", "--log", log)
+    expected = (f"error: {instances}: not valid JSON (line 8, column 26): "
+                "the file ends before the JSON does")
+    assert status == 1 and lines == [expected]
+    logged = log.read_text().splitlines()
+    assert len(logged) == 1 and logged[0].endswith(f" ERROR {expected}")
+    assert not (tmp_path / "vww.json").exists()
+
+
+def test_missing_file_is_one_line(tmp_path):
+    missing = tmp_path / "model.tflite"
+    status, lines = run("write_manifest.py", "--output", tmp_path / "MANIFEST", missing)
+    assert status == 1 and lines == [f"error: {missing}: No such file or directory"]
+
+
+def test_unexpected_error_keeps_its_traceback_and_reaches_the_log(tmp_path):
+    instances, log = tmp_path / "instances.json", tmp_path / "annotations.log"
+    instances.write_text("{}")  # valid JSON, not COCO's
+    status, lines = run("make_vww_annotations.py", "--instances", instances,
+                        "--output", tmp_path / "vww.json", "--log", log)
+    assert status == 1
+    assert lines[0] == "Traceback (most recent call last):"
+    assert lines[-1] == "KeyError: 'categories'"
+    logged = log.read_text()
+    assert " ERROR unexpected error\nTraceback" in logged and "KeyError: 'categories'" in logged
+
+
+@pytest.mark.parametrize("name, make, problem", [
+    ("model.ckpt-5", lambda path: None, "No such file or directory"),
+    ("notes.txt", lambda path: path.write_text("notes"),
+     "not a .tflite nor a checkpoint (no .index file)"),
+    ("train", lambda path: path.mkdir(), "no checkpoint in this folder"),
+])
+def test_a_path_that_is_no_checkpoint_is_named(tmp_path, name, make, problem):
+    make(tmp_path / name)
+    with pytest.raises(InputError) as caught:
+        predict.checkpoint_prefix(tmp_path / name)
+    assert str(caught.value) == f"{tmp_path / name}: {problem}"
+
+
+@pytest.mark.parametrize("text", ["0:background\n1:person\n2:cat\n", "background\nperson\n"])
+def test_labels_that_are_not_two_classes_are_named(tmp_path, text):
+    labels = tmp_path / "labels.txt"
+    labels.write_text(text)
+    with pytest.raises(InputError, match="not the labels of 2 classes"):
+        predict.class_names(labels)
