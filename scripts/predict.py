@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from vww import micro, mobilenet_v1, preprocessing, recipe
-from vww.checkpoints import checkpoint_names, misfits
+from vww.checkpoints import checkpoint_names, misfits, newest_checkpoint
 from vww.cli import InputError, main_guard
 from vww.export import input_shape
 from vww.folders import is_image_file
@@ -87,7 +87,7 @@ def checkpoint_prefix(path):
     """The checkpoint a path names: a prefix, its .index, or a train dir (its newest)."""
     path = Path(path)
     if path.is_dir():
-        latest = tf1.train.latest_checkpoint(str(path))
+        latest = newest_checkpoint(path)
         if latest is None:
             raise InputError(path, "no checkpoint in this folder")
         return latest

@@ -32,7 +32,8 @@ from pathlib import Path
 import tensorflow as tf
 
 from vww import recipe
-from vww.checkpoints import INIT_SCOPES, WEIGHTS, checkpoint_names, init_variables, misfits
+from vww.checkpoints import (INIT_SCOPES, WEIGHTS, checkpoint_names, init_variables, misfits,
+                             newest_checkpoint)
 from vww.cli import main_guard
 from vww.dataset import add_records_argument, record_files, train_dataset
 from vww.logs import setup_logging
@@ -96,7 +97,7 @@ def train(record_paths, num_train_records, train_dir, settings, threads=0, init=
         tf.config.experimental.enable_op_determinism()
     files = record_files(record_paths, "train")
     record = run_record(files, num_train_records, settings, init)
-    latest = tf1.train.latest_checkpoint(str(train_dir))
+    latest = newest_checkpoint(train_dir)
     start_step = int(latest.rsplit("-", 1)[1]) if latest else 0
     if latest:
         check_resumable(train_dir, latest, record)

@@ -162,3 +162,15 @@ def test_a_resume_with_other_data_or_recipe_is_refused(sample_records, tmp_path)
 
     # What a resume may change: the run length, and caching.
     assert "resuming from step 5" in train(records, train_dir, 10, "--cache-images").stderr
+
+
+def test_a_rerun_resumes_when_snakemake_deleted_the_last_checkpoint(sample_records, tmp_path):
+    """Snakemake deletes a rerun job's outputs (the final checkpoint); the earlier ones,
+    which TF's `checkpoint` file no longer leads to, are resumed from."""
+    records, _ = sample_records
+    train(records, tmp_path, 6, "--checkpoint-interval-s", 0)
+    for path in tmp_path.glob("model.ckpt-6.*"):
+        path.unlink()
+    log = train(records, tmp_path, 6, "--checkpoint-interval-s", 0).stderr
+    assert "resuming from step 5" in log
+    assert checkpoint_step(str(tmp_path / "model.ckpt-6")) == 6

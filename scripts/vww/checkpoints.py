@@ -1,4 +1,7 @@
-"""Restoring a checkpoint's raw weights or their moving average into a graph."""
+"""Finding a train dir's checkpoints; restoring their raw weights or moving average."""
+
+import re
+from pathlib import Path
 
 import tensorflow as tf
 
@@ -10,6 +13,18 @@ WEIGHTS = ("ema", "raw")
 # classifier (slim's --checkpoint_exclude_scopes=MobilenetV1/Logits).
 INIT_SCOPES = ("all", "all_but_logits")
 LOGITS_SCOPE = "MobilenetV1/Logits/"
+
+
+def newest_checkpoint(train_dir):
+    """The prefix (model.ckpt-STEP) of the highest-step checkpoint in `train_dir`, or None.
+
+    Found from the files themselves, not TF's `checkpoint` state file: that names the last
+    one saved, which Snakemake deletes (as an incomplete output) before it reruns the
+    job, and TF then reports no checkpoint at all although the earlier ones are there.
+    """
+    steps = [int(m[1]) for p in Path(train_dir).glob("model.ckpt-*.index")
+             if (m := re.fullmatch(r"model\.ckpt-(\d+)\.index", p.name))]
+    return str(Path(train_dir) / f"model.ckpt-{max(steps)}") if steps else None
 
 
 def checkpoint_step(checkpoint):

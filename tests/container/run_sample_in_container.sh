@@ -109,7 +109,7 @@ start=$(date +%s)
 run container in_container > "$work/container.log" 2>&1 || { tail -50 "$work/container.log"; exit 1; }
 container_s=$(( $(date +%s) - start ))
 
-a=${HOST_MANIFEST:-$work/host/results/MANIFEST.sha256}
+a=${HOST_MANIFEST:-$work/host/results/sample/MANIFEST.sha256}
 if [ -z "${HOST_MANIFEST:-}" ]; then
     start=$(date +%s)
     run host env > "$work/host.log" 2>&1 || { tail -50 "$work/host.log"; exit 1; }
@@ -135,7 +135,7 @@ else
     grep '^[<>]' "$work/pip.diff" | sed 's/^/  /'
 fi
 
-b=$work/container/results/MANIFEST.sha256
+b=$work/container/results/sample/MANIFEST.sha256
 if diff -q "$a" "$b" > /dev/null; then
     echo "manifests identical: $(wc -l < "$b") artifacts"
 else

@@ -33,5 +33,5 @@ jobs=$(sacct -X -n --starttime "$(date -d "@$start" +%Y-%m-%dT%H:%M:%S)" --forma
 echo "$jobs SLURM jobs"
 
 run local --cores 2 > "$work/local.log" 2>&1 || { tail -50 "$work/local.log"; exit 1; }
-diff "$work/local/results/MANIFEST.sha256" "$work/slurm/results/MANIFEST.sha256"
-echo "manifests identical: $(wc -l < "$work/slurm/results/MANIFEST.sha256") artifacts"
+diff "$work/local/results/sample/MANIFEST.sha256" "$work/slurm/results/sample/MANIFEST.sha256"
+echo "manifests identical: $(wc -l < "$work/slurm/results/sample/MANIFEST.sha256") artifacts"
