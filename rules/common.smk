@@ -1,10 +1,12 @@
 # Helpers shared by the rules: paths, per-model settings, checks of the COCO source.
 
+import json
 import re
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
+from vww import image_cache
 from vww.recipe import INFERENCE_KEYS, INPUT_KEYS, as_flags
 
 SPLITS = ("train", "val")
@@ -198,6 +200,27 @@ def manifest_inputs():
 
 
 # Input and params functions of the rules.
+
+
+def run_cores():
+    """The cores the run was given (--cores N; `all`: the machine's), for the jobs that use
+    every core: training and evaluation. A cluster run gives none (its profile sets each
+    rule's threads with set-threads), so 1 there."""
+    try:
+        return workflow.cores
+    except WorkflowError:
+        return 1
+
+
+def train_mem_mb(wildcards, input):
+    """Training's memory: its own, plus the decoded train images when it caches them
+    (image_cache.job_memory_mb; auto: when they fit this machine's memory). Snakemake asks
+    again once the dataset's summary exists, so the figure follows the dataset's size."""
+    summary = Path(input.summary)
+    image_bytes = (json.loads(summary.read_text())["train"]["decoded_bytes"]
+                   if summary.is_file() else None)
+    return image_cache.job_memory_mb(config["models"][wildcards.model]["cache_images"],
+                                     image_bytes, image_cache.host_memory_mb())
 
 
 def model_train_records(wildcards):

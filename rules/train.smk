@@ -16,9 +16,9 @@ rule train:
         f"{LOGS}/{{model}}/train-{{steps}}.log",
     benchmark:
         f"{BENCHMARKS}/{{model}}/train-{{steps}}.tsv"
-    threads: 2
+    threads: run_cores()
     resources:
-        mem_mb=6000,
+        mem_mb=train_mem_mb,
         runtime=7 * 24 * 60,
         # GPUs asked of a cluster (sbatch --gpus); 0 asks none. TensorFlow uses a GPU the
         # node has when the environment carries a CUDA build.
@@ -26,7 +26,8 @@ rule train:
     shell:
         "python scripts/train.py --records {input.records}"
         " --dataset-summary {input.summary} --train-dir $(dirname {output.index})"
-        " --threads {threads} {params.recipe} {params.init} --log {log}"
+        " --threads {threads} --memory-mb {resources.mem_mb} {params.recipe} {params.init}"
+        " --log {log}"
 
 
 rule evaluate_checkpoint:
@@ -46,13 +47,13 @@ rule evaluate_checkpoint:
         f"{LOGS}/{{model}}/{{evaluation}}.log",
     benchmark:
         f"{BENCHMARKS}/{{model}}/{{evaluation}}.tsv"
-    threads: 2
+    threads: run_cores()
     resources:
         mem_mb=4000,
         runtime=120,
     shell:
         "python scripts/evaluate.py --checkpoint {params.checkpoint} --records {input.records}"
-        " --split val --output {output} {params.recipe} --log {log}"
+        " --split val --threads {threads} --output {output} {params.recipe} --log {log}"
 
 
 rule train_all:

@@ -34,10 +34,10 @@ import numpy as np
 import tensorflow as tf
 import yaml
 
-from vww import preprocessing, recipe
+from vww import image_cache, preprocessing, recipe
 from vww.cli import main_guard
-from vww.dataset import (AUTOTUNE, add_records_argument, decoded_examples, pipeline_options,
-                         record_files, record_seed, train_dataset)
+from vww.dataset import (AUTOTUNE, add_records_argument, decoded_bytes, decoded_examples,
+                         pipeline_options, record_files, record_seed, train_dataset)
 from vww.training import build_train_graph
 
 tf1 = tf.compat.v1
@@ -124,10 +124,15 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5, help="timings per figure, best kept")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
                         help="threads, as train.py --threads (default: the cores available)")
+    parser.add_argument("--memory-mb", type=int, default=image_cache.host_memory_mb(),
+                        help="memory cache_images auto may fill, as train.py --memory-mb "
+                             "(default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     settings = model_settings(args.model, args.config)
     files = record_files(args.records, "train")
+    settings["cache_images"], cache_why = image_cache.decide(
+        settings["cache_images"], decoded_bytes(files), args.memory_mb)
     seed_files = record_files(args.seed_records or args.records, "train")
     size, batch = settings["image_size"], settings["batch_size"]
     channels = 1 if settings["grayscale"] else 3
@@ -163,12 +168,13 @@ def main(argv=None):
             timings[key].append(measure(build, args.batches, args.warmup, batch, args.threads))
     figures = {key: max(values) for key, values in timings.items()}
     if args.json:
-        print(json.dumps(figures, sort_keys=True))
+        print(json.dumps({**figures, "threads": args.threads}, sort_keys=True))
         return
     a, a0 = figures["pipeline_images_per_s"], figures["seed_pipeline_images_per_s"]
     b, c = figures["compute_images_per_s"], figures["train_images_per_s"]
-    print(f"model {args.model}, batch {batch}, {args.threads} threads, cache_images "
-          f"{settings['cache_images']}, {len(files)} shards in {Path(files[0]).parent}")
+    print(f"model {args.model}, batch {batch}, {args.threads} threads, "
+          f"{len(files)} shards in {Path(files[0]).parent}")
+    print(cache_why)
     if args.seed_records:
         print(f"(a0) on {len(seed_files)} shards in {Path(seed_files[0]).parent}")
     print(f"(a)  input pipeline            {a:8.1f} images/s")

@@ -38,6 +38,7 @@ def build_shard(images, images_dir, output, max_side=None):
     Images are stored with their longer side at most `max_side` pixels (None: as they are).
     """
     reencoded, skipped, labels, source_sha256 = [], [], [0, 0], {}
+    decoded_bytes = 0  # what the stored images take decoded: training's cache
     with atomic_path(output) as tmp, tf.io.TFRecordWriter(str(tmp)) as writer:
         for image in images:
             path = Path(images_dir) / image["file_name"]
@@ -56,11 +57,13 @@ def build_shard(images, images_dir, output, max_side=None):
                 reencoded.append({"file_name": image["file_name"], "reason": reason})
             writer.write(serialize_example(image, jpeg, height, width))
             labels[image["label"]] += 1
+            decoded_bytes += height * width * 3
             source_sha256[image["file_name"]] = hashlib.sha256(data).hexdigest()
     return {
         "images": len(images),
         "records": sum(labels),
         "records_by_label": {"0": labels[0], "1": labels[1]},
+        "decoded_bytes": decoded_bytes,
         "reencoded": reencoded,
         "skipped": skipped,
         "source_sha256": source_sha256,

@@ -29,8 +29,9 @@ from vww.logs import setup_logging
 tf1 = tf.compat.v1
 
 
-def evaluate(checkpoint, files, settings, batch_size=100):
-    """{weights: {accuracy, loss, confusion_matrix, images}} for both weight sets."""
+def evaluate(checkpoint, files, settings, batch_size=100, threads=0):
+    """{weights: {accuracy, loss, confusion_matrix, images}} for both weight sets, with
+    `threads` in TF's op pools (0: one per core)."""
     results = {}
     graph = tf.Graph()
     with graph.as_default():
@@ -40,7 +41,9 @@ def evaluate(checkpoint, files, settings, batch_size=100):
         losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
         predicted = tf.argmax(logits, 1)
         savers = {weights: weights_saver(weights) for weights in WEIGHTS}
-        with tf1.Session() as sess:
+        config = tf1.ConfigProto(intra_op_parallelism_threads=threads,
+                                 inter_op_parallelism_threads=threads)
+        with tf1.Session(config=config) as sess:
             for weights, saver in savers.items():
                 saver.restore(sess, checkpoint)
                 sess.run(iterator.initializer)
@@ -73,6 +76,8 @@ def main(argv=None):
     parser.add_argument("--split", default="val", help="split --records holds (%(default)s)")
     parser.add_argument("--output", required=True, help="JSON report to write")
     parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="threads of TF's ops (0: one per core)")
     parser.add_argument("--log", help="log file (default: stderr)")
     recipe.add_arguments(parser, recipe.INFERENCE_KEYS)
     args = parser.parse_args(argv)
@@ -80,7 +85,7 @@ def main(argv=None):
     settings = recipe.from_args(args, recipe.INFERENCE_KEYS)
 
     files = record_files(args.records, args.split)
-    by_weights = evaluate(args.checkpoint, files, settings, args.batch_size)
+    by_weights = evaluate(args.checkpoint, files, settings, args.batch_size, args.threads)
     shipped = by_weights[settings["eval_weights"]]
     confusion = np.array(shipped["confusion_matrix"])
     report = {

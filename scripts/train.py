@@ -23,7 +23,6 @@ Watch it with: tensorboard --logdir results/person_detection/train
 """
 
 import argparse
-import json
 import logging
 import signal
 import time
@@ -31,11 +30,12 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from vww import recipe
+from vww import image_cache, recipe
 from vww.checkpoints import (INIT_SCOPES, WEIGHTS, checkpoint_names, init_variables, misfits,
                              newest_checkpoint)
 from vww.cli import main_guard
-from vww.dataset import add_records_argument, record_files, train_dataset
+from vww.coco import load_json
+from vww.dataset import add_records_argument, decoded_bytes, record_files, train_dataset
 from vww.logs import setup_logging
 from vww.runs import check_resumable, run_record, write_run_record
 from vww.training import build_train_graph
@@ -63,10 +63,6 @@ class StopRequested:
         self.signal = signal.Signals(signum).name
 
 
-def train_record_count(dataset_summary):
-    return json.loads(Path(dataset_summary).read_text())["train"]["records"]
-
-
 def initialize_from(sess, net, init):
     """Load init["checkpoint"]'s shipped weights into the layers of init["scope"]."""
     variables = init_variables(init["scope"])
@@ -83,6 +79,23 @@ def initialize_from(sess, net, init):
                    - {v.op.name.split("/")[1] for v in variables})
     logging.info("initialized %d variables from %s (%s weights); trained afresh: %s",
                  len(variables), init["checkpoint"], init["weights"], ", ".join(fresh) or "none")
+
+
+def training_device():
+    """The device the training step runs on: the first GPU TensorFlow sees (logged with
+    its name), else None: the CPU. The input pipeline runs on the CPU either way."""
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:  # take memory as needed, not all of it at start
+        tf.config.experimental.set_memory_growth(gpu, True)
+    if not gpus:
+        logging.info("training on the CPU: TensorFlow sees no GPU (the CPU build, or no "
+                     "CUDA device on this node)")
+        return None
+    details = tf.config.experimental.get_device_details(gpus[0])
+    logging.info("training on %s (%s, compute capability %s); %d GPU(s) visible",
+                 gpus[0].name, details.get("device_name", "?"),
+                 details.get("compute_capability", "?"), len(gpus))
+    return "/gpu:0"
 
 
 def train(record_paths, num_train_records, train_dir, settings, threads=0, init=None):
@@ -107,12 +120,13 @@ def train(record_paths, num_train_records, train_dir, settings, threads=0, init=
         raise SystemExit(f"error: {latest} is beyond --steps {settings['steps']}: raise the "
                          f"steps or train in another --train-dir")
 
+    device = training_device()
     graph = tf.Graph()
     with graph.as_default():
         tf1.set_random_seed(settings["seed"])
         # A resumed run draws a fresh stream, not a replay of the first batches.
         data = train_dataset(files, settings, settings["seed"] + start_step,
-                             settings["deterministic"], threads)
+                             settings["deterministic"], threads, device)
         images, labels = tf1.data.make_one_shot_iterator(data).get_next()
         net = build_train_graph(images, labels, settings, num_train_records)
         tf1.summary.scalar("losses/total_loss", net.loss)
@@ -179,6 +193,10 @@ def main(argv=None):
     parser.add_argument("--train-dir", required=True, help="checkpoints and summaries")
     parser.add_argument("--threads", type=int, default=0,
                         help="threads of TF's ops and of the input pipeline (0: one per core)")
+    parser.add_argument("--memory-mb", type=int, default=image_cache.host_memory_mb(),
+                        help="memory the job may use, which --cache-images auto fits the "
+                             "image cache in (default: %(default)s, "
+                             f"{image_cache.HOST_SHARE:.0%} of this machine's)")
     parser.add_argument("--init-checkpoint",
                         help="fine-tune: start from this checkpoint prefix (model.ckpt-N)")
     parser.add_argument("--init-weights", choices=WEIGHTS, default="ema",
@@ -189,11 +207,19 @@ def main(argv=None):
     recipe.add_arguments(parser)
     args = parser.parse_args(argv)
     setup_logging(args.log)
-    num_train_records = args.num_train_records or train_record_count(args.dataset_summary)
+    settings = recipe.from_args(args)
+    files = record_files(args.records, "train")
+    if args.dataset_summary:
+        split = load_json(args.dataset_summary)["train"]
+        num_train_records, image_bytes = split["records"], split["decoded_bytes"]
+    else:
+        num_train_records, image_bytes = args.num_train_records, decoded_bytes(files)
+    settings["cache_images"], why = image_cache.decide(settings["cache_images"], image_bytes,
+                                                       args.memory_mb)
+    logging.info("%s", why)
     init = args.init_checkpoint and {"checkpoint": args.init_checkpoint,
                                      "weights": args.init_weights, "scope": args.init_scope}
-    train(args.records, num_train_records, args.train_dir, recipe.from_args(args),
-          args.threads, init)
+    train(files, num_train_records, args.train_dir, settings, args.threads, init)
 
 
 if __name__ == "__main__":

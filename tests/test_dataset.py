@@ -1,7 +1,9 @@
-"""The training input pipeline on real TFRecords: seeded, and caching changes nothing."""
+"""The training input pipeline on real TFRecords: seeded, and neither caching nor
+prefetching to a device changes anything."""
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from vww import recipe
 from vww.dataset import record_files, train_dataset
@@ -43,3 +45,23 @@ def test_the_seed_fixes_the_stream(sample_records, uncached):
     records, _ = sample_records
     again = batches(records, count=2, cache_images=False)
     assert all(np.array_equal(a[0], b[0]) for a, b in zip(uncached, again))
+
+
+def test_batches_prefetched_to_a_device_are_the_same(sample_records):
+    """The GPU path (batches waiting in the device's memory), run as train.py runs it (a TF1
+    graph, a one-shot iterator) with the CPU as the device: the same batches."""
+    records, _ = sample_records
+    settings = {**SETTINGS, "cache_images": False}
+    files = record_files(records["train"], "train")
+
+    def first_batches(device):
+        with tf.Graph().as_default():
+            data = train_dataset(files, settings, seed=3, deterministic=True, threads=2,
+                                 device=device)
+            batch = tf.compat.v1.data.make_one_shot_iterator(data).get_next()
+            with tf.compat.v1.Session() as sess:
+                return [sess.run(batch) for _ in range(2)]
+
+    for (images, labels), (on_device, device_labels) in zip(first_batches(None),
+                                                            first_batches("/cpu:0")):
+        assert np.array_equal(images, on_device) and np.array_equal(labels, device_labels)

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import math
 import signal
 import subprocess
 import sys
@@ -12,7 +13,14 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO, SHORT, SHORT_MODEL, run, sha256, train
+from vww import image_cache
 from vww.checkpoints import checkpoint_step
+from vww.records import parse_example
+
+
+def read_examples(paths):
+    return [{k: v.numpy() for k, v in parse_example(s).items()}
+            for s in tf.data.TFRecordDataset([str(p) for p in paths])]
 
 
 def content_digest(shards):
@@ -161,7 +169,7 @@ def test_a_resume_with_other_data_or_recipe_is_refused(sample_records, tmp_path)
         f"(train records: {old} -> {new}): {advice}")
 
     # What a resume may change: the run length, and caching.
-    assert "resuming from step 5" in train(records, train_dir, 10, "--cache-images").stderr
+    assert "resuming from step 5" in train(records, train_dir, 10, "--cache-images", "true").stderr
 
 
 def test_a_rerun_resumes_when_snakemake_deleted_the_last_checkpoint(sample_records, tmp_path):
@@ -174,3 +182,26 @@ def test_a_rerun_resumes_when_snakemake_deleted_the_last_checkpoint(sample_recor
     log = train(records, tmp_path, 6, "--checkpoint-interval-s", 0).stderr
     assert "resuming from step 5" in log
     assert checkpoint_step(str(tmp_path / "model.ckpt-6")) == 6
+
+
+def cache_line(records, memory_mb):
+    """What train.py logs for cache_images auto on `records` with `memory_mb`, from the
+    decoded train images' sizes (every JPEG decoded here)."""
+    decoded = sum(int(np.prod(tf.io.decode_jpeg(ex["image/encoded"], channels=3).shape))
+                  for ex in read_examples(records["train"]))
+    images_mb = math.ceil(decoded * 1.1 / 2**20)
+    if images_mb + 3000 <= memory_mb:
+        return (f"cache_images auto: caching the decoded train images: {images_mb} MB, with "
+                f"training's 3000 MB within the job's {memory_mb} MB")
+    return (f"cache_images auto: decoding at every step: caching needs {images_mb + 3000} MB "
+            f"({images_mb} MB of images + 3000 MB for training), the job has {memory_mb} MB "
+            "(mem_mb)")
+
+
+def test_auto_caches_the_images_when_they_fit_and_says_why(trained, sample_records, tmp_path):
+    _, log = trained  # cache_images auto, --memory-mb: 80% of this machine's
+    records, _ = sample_records
+    assert cache_line(records, image_cache.host_memory_mb()) in log
+    short = train(records, tmp_path, 1, "--memory-mb", 3001).stderr
+    assert cache_line(records, 3001) in short
+    assert "decoding at every step" in short

@@ -1,6 +1,7 @@
 """The dataset stage end to end: Snakemake on the sample COCO, from a copy or a download."""
 
 import json
+import math
 import shutil
 
 import pytest
@@ -216,3 +217,19 @@ def test_changed_shards_or_source_never_mix_with_old_outputs(sample_coco, tmp_pa
     assert any(p.name.endswith("_other_coco-person-0.005-192px") for p in datasets)
     assert ("results/person_detection/train/model.ckpt-19: made with other data or "
             "recipe (train records: 2 shards from train.record-00000-of-00002") in refused.stdout
+
+
+def test_train_takes_the_runs_cores_and_the_memory_of_its_image_cache(copy_run, sample_coco):
+    """Dry runs plan training (and evaluation) with every core of --cores, and the train
+    job's mem_mb with its decoded images (cache_images auto), from the built dataset."""
+    root, _, _ = sample_coco
+    train_records = read_records(records(copy_run, "train"))
+    decoded = sum(int(ex["image/height"]) * int(ex["image/width"]) * 3 for ex in train_records)
+    for cores in (2, 16):
+        dry = snakemake(copy_run, "--configfile", copy_run / "override.yaml", "--config",
+                        f"coco_dir={root}", "download=false", "--cores", str(cores), "-n",
+                        "--", "evaluate").stdout
+        jobs = {block.split(":", 1)[0]: block for block in dry.split("\nrule ")[1:]}
+        for rule in ("train", "evaluate_checkpoint"):
+            assert f"\n    threads: {cores}\n" in jobs[rule], jobs[rule]
+        assert f"mem_mb={3000 + math.ceil(decoded * 1.1 / 2**20)}," in jobs["train"]

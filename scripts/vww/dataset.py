@@ -3,7 +3,7 @@
 import tensorflow as tf
 
 from vww import preprocessing
-from vww.records import ShardSetError, parse_example, shard_set
+from vww.records import FEATURES, ShardSetError, parse_example, shard_set
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -18,6 +18,19 @@ def record_files(paths, split):
     if found_split != split:
         raise ShardSetError(files[0], f"a {found_split} shard where {split} shards are needed")
     return [str(path) for path in files]
+
+
+def decoded_bytes(files):
+    """Bytes the records' images take decoded (height x width x 3 each): what caching them
+    costs. Reads only the size features, not the pixels."""
+    sizes = {key: FEATURES[key] for key in ("image/height", "image/width")}
+
+    def image_bytes(serialized):
+        size = tf.io.parse_single_example(serialized, sizes)
+        return size["image/height"] * size["image/width"] * 3
+
+    total = tf.data.TFRecordDataset(files).map(image_bytes, num_parallel_calls=AUTOTUNE)
+    return int(total.reduce(tf.constant(0, tf.int64), lambda a, b: a + b))
 
 
 def add_records_argument(parser, split):
@@ -69,9 +82,10 @@ def decoded_examples(files, settings, seed):
     return examples.shuffle(settings["shuffle_buffer"], seed=seed).repeat()
 
 
-def train_dataset(files, settings, seed, deterministic=False, threads=0):
+def train_dataset(files, settings, seed, deterministic=False, threads=0, device=None):
     """Endless, shuffled, augmented batches of (images, labels) (see decoded_examples,
-    pipeline_options).
+    pipeline_options); with `device` (a GPU), the next batches wait in its memory, so a
+    step never waits for a host-to-device copy.
 
     Each record's augmentation is seeded by (seed, its position in the stream), so a seed
     fixes the whole stream. Images are cropped one by one, then augmented a batch at a
@@ -87,12 +101,15 @@ def train_dataset(files, settings, seed, deterministic=False, threads=0):
     def augment(images, draws, labels):
         return preprocessing.augment_batch(images, draws, settings["grayscale"]), labels
 
-    return (decoded_examples(files, settings, seed).enumerate()
-            .map(crop, num_parallel_calls=AUTOTUNE)
-            .batch(settings["batch_size"], drop_remainder=True)
-            .map(augment, num_parallel_calls=AUTOTUNE)
-            .prefetch(AUTOTUNE)
-            .with_options(pipeline_options(deterministic, threads)))
+    batches = (decoded_examples(files, settings, seed).enumerate()
+               .map(crop, num_parallel_calls=AUTOTUNE)
+               .batch(settings["batch_size"], drop_remainder=True)
+               .map(augment, num_parallel_calls=AUTOTUNE)
+               .prefetch(AUTOTUNE)
+               .with_options(pipeline_options(deterministic, threads)))
+    if device:  # must be the last transformation
+        batches = batches.apply(tf.data.experimental.prefetch_to_device(device, buffer_size=2))
+    return batches
 
 
 def eval_dataset(files, settings, batch_size=100):

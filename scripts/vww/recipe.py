@@ -28,14 +28,15 @@ RECIPE = {
     "seed": (0, "seed of every random choice (shuffling, augmentation, initial weights)"),
     "deterministic": (True, "bit-reproducible training on CPU (TF op determinism)"),
     "shuffle_buffer": (2048, "records in the training shuffle buffer"),
-    "cache_images": (False, "keep the decoded training images in memory after the first "
-                            "epoch (RAM: train records x stored height x width x 3 bytes)"),
+    "cache_images": ("auto", "keep the decoded training images in memory after the first "
+                             "epoch (RAM: train records x stored height x width x 3 bytes): "
+                             "true, false, or auto: when they fit the job's memory"),
     "eval_weights": ("ema", "weights the model ships with: ema (moving average) or raw"),
     "log_interval_steps": (100, "steps between training log lines"),
     "checkpoint_interval_s": (600, "seconds between checkpoints"),
     "summary_interval_s": (300, "seconds between TensorBoard summaries"),
 }
-CHOICES = {"eval_weights": ("ema", "raw")}
+CHOICES = {"eval_weights": ("ema", "raw"), "cache_images": ("auto", "true", "false")}
 # What turns an image into the model's input.
 INPUT_KEYS = ("image_size", "grayscale")
 # What running a trained model needs: its architecture, input and shipped weights.
@@ -70,8 +71,8 @@ def as_flags(settings, names=None):
         if name not in (names or RECIPE):
             continue
         flag = "--" + name.replace("_", "-")
-        if isinstance(value, bool):
+        if isinstance(RECIPE[name][0], bool):
             flags.append(flag if value else "--no-" + flag[2:])
-        else:
-            flags.append(f"{flag} {value}")
+        else:  # YAML's true/false for a choice (cache_images) as its flag spells them
+            flags.append(f"{flag} {str(value).lower() if isinstance(value, bool) else value}")
     return " ".join(flags)

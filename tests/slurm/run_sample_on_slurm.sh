@@ -23,8 +23,9 @@ run() {  # run NAME ARGS...: the sample workflow in $work/NAME
 }
 
 start=$(date +%s)
+# The test cluster's one node has this machine's cores, fewer than the profile's 8.
 run slurm --profile profiles/slurm --slurm-init-seconds-before-status-checks 5 \
-    --latency-wait 5 > "$work/slurm.log" 2>&1 || { tail -50 "$work/slurm.log"; exit 1; }
+    --latency-wait 5 --set-threads train="$(nproc)" evaluate_checkpoint="$(nproc)" > "$work/slurm.log" 2>&1 || { tail -50 "$work/slurm.log"; exit 1; }
 echo "SLURM run: $(( $(date +%s) - start )) s wall time"
 echo "sacct of the jobs the workflow submitted:"
 sacct -X --starttime "$(date -d "@$start" +%Y-%m-%dT%H:%M:%S)" \
