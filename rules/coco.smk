@@ -48,7 +48,7 @@ elif config["download"]:
             " --min-rate-kib-s {params.limits.min_rate_kib_s}"
             " --rate-window-s {params.limits.rate_window_s}"
             " --deadline-h {params.limits.deadline_h}"
-            " --output {output} --log {log}"
+            " --output {output} > {log} 2>&1"
 
     rule extract_coco_images:
         input:
@@ -63,7 +63,7 @@ elif config["download"]:
             runtime=120,
         shell:
             "python scripts/extract_coco_zip.py {input} --into $(dirname {output})"
-            " --member {wildcards.split}2014/ --log {log}"
+            " --member {wildcards.split}2014/ > {log} 2>&1"
 
     rule extract_coco_annotations:
         input:
@@ -76,7 +76,7 @@ elif config["download"]:
         shell:
             "python scripts/extract_coco_zip.py {input} --into $(dirname $(dirname {output.train}))"
             " --member annotations/instances_train2014.json"
-            " --member annotations/instances_val2014.json --log {log}"
+            " --member annotations/instances_val2014.json > {log} 2>&1"
 
 else:
     check_existing_coco()

@@ -20,7 +20,7 @@ rule vww_annotations:
     shell:
         "python scripts/make_vww_annotations.py --instances {input}"
         " --category {params.category:q} --area-threshold {params.area_threshold}"
-        " --output {output} --log {log}"
+        " --output {output} > {log} 2>&1"
 
 
 rule folder_annotations:
@@ -37,7 +37,7 @@ rule folder_annotations:
         f"{LOGS}/datasets/{{dataset}}/annotations_{{split}}.log",
     shell:
         "python scripts/index_image_folder.py --folder {params.folder:q} --split {wildcards.split}"
-        " --class-names {params.class_names:q} --output {output} --log {log}"
+        " --class-names {params.class_names:q} --output {output} > {log} 2>&1"
 
 
 rule label_map:
@@ -71,7 +71,7 @@ rule tfrecord_shard:
     shell:
         "python scripts/build_tfrecord_shard.py --annotations {input.annotations}"
         " --images {input.images} --shard {wildcards.shard} --num-shards {wildcards.num_shards}"
-        " --output {output.records} --report {output.report} {params.max_side} --log {log}"
+        " --output {output.records} --report {output.report} {params.max_side} > {log} 2>&1"
 
 
 rule dataset_summary:
@@ -91,7 +91,7 @@ rule dataset_summary:
     shell:
         "python scripts/summarize_dataset.py {params.splits}"
         " --max-skipped-fraction {params.max_skipped} {params.duplicates}"
-        " --output {output} --log {log}"
+        " --output {output} > {log} 2>&1"
 
 
 rule dataset:

@@ -45,7 +45,7 @@ rule quantize:
         mem_mb=4000,
     shell:
         "python scripts/quantize.py --frozen-graph {input.frozen} --records {input.records}"
-        " --num-images {params.images} {params.input_flags} --output {output} --log {log}"
+        " --num-images {params.images} {params.input_flags} --output {output} > {log} 2>&1"
 
 
 rule evaluate_tflite:
@@ -65,7 +65,7 @@ rule evaluate_tflite:
         runtime=120,
     shell:
         "python scripts/evaluate_tflite.py --tflite {input.tflite} --records {input.records}"
-        " --float-eval {input.float_eval} {params.input_flags} --output {output} --log {log}"
+        " --float-eval {input.float_eval} {params.input_flags} --output {output} > {log} 2>&1"
 
 
 rule check_micro:
@@ -85,7 +85,7 @@ rule check_micro:
         runtime=180,
     shell:
         "python scripts/check_micro.py --tflite {input.tflite} --records {input.records}"
-        " --num-images {params.images} {params.input_flags} --output {output} --log {log}"
+        " --num-images {params.images} {params.input_flags} --output {output} > {log} 2>&1"
 
 
 rule c_source:

@@ -27,7 +27,7 @@ rule train:
         "python scripts/train.py --records {input.records}"
         " --dataset-summary {input.summary} --train-dir $(dirname {output.index})"
         " --threads {threads} --memory-mb {resources.mem_mb} {params.recipe} {params.init}"
-        " --log {log}"
+        " > {log} 2>&1"
 
 
 rule evaluate_checkpoint:
@@ -53,7 +53,7 @@ rule evaluate_checkpoint:
         runtime=120,
     shell:
         "python scripts/evaluate.py --checkpoint {params.checkpoint} --records {input.records}"
-        " --split val --threads {threads} --output {output} {params.recipe} --log {log}"
+        " --split val --threads {threads} --output {output} {params.recipe} > {log} 2>&1"
 
 
 rule train_all:

@@ -215,8 +215,12 @@ def test_changed_shards_or_source_never_mix_with_old_outputs(sample_coco, tmp_pa
     datasets = sorted((workdir / "results/datasets").iterdir())
     assert len(datasets) == 2 and dataset in datasets
     assert any(p.name.endswith("_other_coco-person-0.005-192px") for p in datasets)
-    assert ("results/person_detection/train/model.ckpt-19: made with other data or "
-            "recipe (train records: 2 shards from train.record-00000-of-00002") in refused.stdout
+    refusal = ("error: results/person_detection/train/model.ckpt-19: made with other data or "
+               "recipe (train records: 2 shards from train.record-00000-of-00002")
+    assert refusal in refused.stdout
+    # The failed job's own log holds its error (its stderr goes there).
+    log = (workdir / "results/logs/person_detection/train-20.log").read_text().splitlines()
+    assert log[-1].startswith(refusal)
 
 
 def test_train_takes_the_runs_cores_and_the_memory_of_its_image_cache(copy_run, sample_coco):
