@@ -16,7 +16,7 @@ labels file that cannot be used stops it with one line saying why.
 
 Examples:
   python scripts/predict.py results/person_detection/person_detection.tflite photos/ \\
-      --labels results/datasets/person-0.005-192px/labels.txt
+      --labels results/datasets/data_coco-person-0.005-192px/labels.txt
   python scripts/predict.py results/person_detection/train me.jpg --json
 """
 

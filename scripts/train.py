@@ -6,8 +6,12 @@ accuracy, input images) go to --train-dir. A rerun resumes from the newest check
 there, so a killed job loses at most --checkpoint-interval-s of work; SIGTERM (a
 scheduler's or Snakemake's stop) saves a checkpoint before exiting. A resume must use the
 data and recipe the run started with (recorded in run.json there; only the run length,
-logging and caching may change): anything else is refused, naming what changed. The run ends with
-model.ckpt-<steps>, which holds both the raw weights and their moving average.
+logging and caching may change): anything else is refused, naming what changed. The run
+ends with model.ckpt-<steps>, which holds both the raw weights and their moving average.
+
+--cache-images auto keeps the decoded train images in memory when they fit --memory-mb
+beside training's own memory (vww.image_cache); the log's first lines say what it chose.
+Training runs on the first GPU TensorFlow sees, else on the CPU (logged too).
 
 Fine-tuning: with --init-checkpoint, a run that starts from scratch first loads another
 model's weights (those it ships, --init-weights) into every layer or all but the logits
@@ -196,7 +200,7 @@ def main(argv=None):
     parser.add_argument("--memory-mb", type=int, default=image_cache.host_memory_mb(),
                         help="memory the job may use, which --cache-images auto fits the "
                              "image cache in (default: %(default)s, "
-                             f"{image_cache.HOST_SHARE:.0%} of this machine's)")
+                             f"{image_cache.HOST_SHARE * 100:.0f}%% of this machine's)")
     parser.add_argument("--init-checkpoint",
                         help="fine-tune: start from this checkpoint prefix (model.ckpt-N)")
     parser.add_argument("--init-weights", choices=WEIGHTS, default="ema",
