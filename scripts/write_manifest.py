@@ -9,18 +9,9 @@ Example:
 """
 
 import argparse
-import hashlib
 
 from vww.cli import main_guard
-from vww.files import write_text
-
-
-def sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+from vww.files import sha256_file, write_text
 
 
 def main(argv=None):
@@ -30,7 +21,8 @@ def main(argv=None):
     parser.add_argument("--output", required=True, help="manifest to write")
     parser.add_argument("files", nargs="+", help="artifacts to list")
     args = parser.parse_args(argv)
-    write_text(args.output, "".join(f"{sha256(path)}  {path}\n" for path in sorted(set(args.files))))
+    write_text(args.output,
+               "".join(f"{sha256_file(path)}  {path}\n" for path in sorted(set(args.files))))
 
 
 if __name__ == "__main__":
