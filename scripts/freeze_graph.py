@@ -13,10 +13,8 @@ Example:
 import argparse
 import sys
 
-from google.protobuf.message import DecodeError
-
 from vww.checkpoints import WEIGHTS
-from vww.cli import InputError, main_guard
+from vww.cli import main_guard
 from vww.export import FreezeError, freeze, load_graph_def, serialize
 from vww.files import atomic_path
 
@@ -31,10 +29,7 @@ def main(argv=None):
                         help="weights to freeze (%(default)s)")
     parser.add_argument("--output", required=True, help="frozen GraphDef (.pb) to write")
     args = parser.parse_args(argv)
-    try:
-        graph_def = load_graph_def(args.graph)
-    except DecodeError as err:
-        raise InputError(args.graph, "not a GraphDef (.pb)") from err
+    graph_def = load_graph_def(args.graph)
     try:
         frozen = freeze(graph_def, args.checkpoint, args.eval_weights)
     except FreezeError as err:

@@ -16,8 +16,6 @@ Example:
 import argparse
 import logging
 
-from google.protobuf.message import DecodeError
-
 from vww import recipe
 from vww.cli import InputError, main_guard
 from vww.dataset import add_records_argument, eval_examples, record_files
@@ -29,10 +27,7 @@ from vww.tflite import convert_int8, interpreter, io_quantization
 
 def check_frozen_graph(path):
     """Fail naming the file on what the converter would report without naming it."""
-    try:
-        nodes = {node.name for node in load_graph_def(path).node}
-    except DecodeError as err:
-        raise InputError(path, "not a GraphDef (.pb)") from err
+    nodes = {node.name for node in load_graph_def(path).node}
     missing = [name for name in (INPUT_NODE, OUTPUT_NODE) if name not in nodes]
     if missing:
         raise InputError(path, f"no {' or '.join(missing)} node: not the model's frozen "

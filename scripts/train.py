@@ -102,9 +102,9 @@ def training_device():
     return "/gpu:0"
 
 
-def train(record_paths, num_train_records, train_dir, settings, threads=0, init=None):
-    """Train on the train shards `record_paths` to settings['steps'] (resuming from
-    train_dir); return the final checkpoint.
+def train(files, num_train_records, train_dir, settings, threads=0, init=None):
+    """Train on the train shard `files` (as record_files checked them) to settings['steps']
+    (resuming from train_dir); return the final checkpoint.
 
     `init` ({checkpoint, weights, scope}) starts a fresh run from another model's weights.
     """
@@ -112,7 +112,6 @@ def train(record_paths, num_train_records, train_dir, settings, threads=0, init=
     train_dir.mkdir(parents=True, exist_ok=True)
     if settings["deterministic"]:
         tf.config.experimental.enable_op_determinism()
-    files = record_files(record_paths, "train")
     record = run_record(files, num_train_records, settings, init)
     latest = newest_checkpoint(train_dir)
     start_step = int(latest.rsplit("-", 1)[1]) if latest else 0

@@ -11,10 +11,11 @@ import threading
 from pathlib import Path
 
 import pytest
+import tensorflow as tf
 
 from build_tfrecord_shard import build_shard
 from vww.coco import images_dir, instances_path, load_json, vww_annotations
-from vww.records import shard_images, shard_name
+from vww.records import parse_example, shard_images, shard_name
 from vww.sample_coco import write_sample_coco, write_sample_zips
 
 REPO = Path(__file__).resolve().parent.parent
@@ -25,6 +26,14 @@ SAMPLE_SIZE = {"train_images": 120, "val_images": 60, "seed": 7}
 
 def sha256(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def read_records(paths):
+    """Every record of the shard files `paths`, parsed: [{feature: numpy value}]."""
+    return [
+        {key: value.numpy() for key, value in parse_example(serialized).items()}
+        for serialized in tf.data.TFRecordDataset([str(p) for p in paths])
+    ]
 
 
 @pytest.fixture(scope="session")

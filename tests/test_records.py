@@ -5,12 +5,12 @@ import json
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from build_tfrecord_shard import build_shard
+from conftest import read_records
 from vww.coco import images_dir, instances_path, load_json, vww_annotations
 from vww.dataset import record_files
-from vww.records import ShardSetError, parse_example, shard_name
+from vww.records import ShardSetError, shard_name
 
 KEYS = ("xmin", "xmax", "ymin", "ymax")
 
@@ -45,8 +45,7 @@ def test_every_stored_box_is_the_annotated_box(sample_coco, tmp_path, split, max
     expected = expected_boxes(instances_path(root, split))
 
     boxes = resized = 0
-    for serialized in tf.data.TFRecordDataset(str(shard)):
-        example = {k: v.numpy() for k, v in parse_example(serialized).items()}
+    for example in read_records([shard]):
         name = example["image/filename"].decode()
         for key in KEYS:
             assert np.array_equal(example[f"image/object/bbox/{key}"], expected[name][key]), \

@@ -12,15 +12,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPO, SHORT, SHORT_MODEL, run, sha256, train
+from conftest import REPO, SHORT, SHORT_MODEL, read_records, run, sha256, train
 from vww import image_cache
 from vww.checkpoints import checkpoint_step
-from vww.records import parse_example
-
-
-def read_examples(paths):
-    return [{k: v.numpy() for k, v in parse_example(s).items()}
-            for s in tf.data.TFRecordDataset([str(p) for p in paths])]
 
 
 def content_digest(shards):
@@ -188,7 +182,7 @@ def cache_line(records, memory_mb):
     """What train.py logs for cache_images auto on `records` with `memory_mb`, from the
     decoded train images' sizes (every JPEG decoded here)."""
     decoded = sum(int(np.prod(tf.io.decode_jpeg(ex["image/encoded"], channels=3).shape))
-                  for ex in read_examples(records["train"]))
+                  for ex in read_records(records["train"]))
     images_mb = math.ceil(decoded * 1.1 / 2**20)
     if images_mb + 3000 <= memory_mb:
         return (f"cache_images auto: caching the decoded train images: {images_mb} MB, with "

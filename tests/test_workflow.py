@@ -7,11 +7,10 @@ import shutil
 import pytest
 import tensorflow as tf
 
-from conftest import make_workdir, run, sha256, snakemake, write_yaml
+from conftest import make_workdir, read_records, run, sha256, snakemake, write_yaml
 from test_records import KEYS, expected_boxes
 from test_vww_labels import pycocotools_labels
 from vww.coco import instances_path
-from vww.records import parse_example
 
 pytestmark = pytest.mark.workflow
 
@@ -30,13 +29,6 @@ def coco_dataset(workdir):
 
 def records(workdir, split):
     return sorted((coco_dataset(workdir) / "records").glob(f"{split}.record-*"))
-
-
-def read_records(paths):
-    return [
-        {key: value.numpy() for key, value in parse_example(serialized).items()}
-        for serialized in tf.data.TFRecordDataset([str(p) for p in paths])
-    ]
 
 
 def shard_digests(workdir):

@@ -1,9 +1,11 @@
 """The inference graph (GraphDef) and its freezing with a checkpoint's shipped weights."""
 
 import tensorflow as tf
+from google.protobuf.message import DecodeError
 
 from vww import mobilenet_v1
 from vww.checkpoints import checkpoint_key
+from vww.cli import InputError
 
 tf1 = tf.compat.v1
 INPUT_NODE = "input"
@@ -73,7 +75,12 @@ def serialize(graph_def):
 
 
 def load_graph_def(path):
+    """The GraphDef in the file `path`; InputError names the file when it is not one."""
     graph_def = tf1.GraphDef()
     with open(path, "rb") as f:
-        graph_def.ParseFromString(f.read())
+        data = f.read()
+    try:
+        graph_def.ParseFromString(data)
+    except DecodeError as err:
+        raise InputError(path, "not a GraphDef (.pb)") from err
     return graph_def
