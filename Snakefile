@@ -2,13 +2,20 @@
 # Config: config.yaml (validated against schemas/config.schema.yaml); variants with
 # `--configfile my.yaml`, which deep-merges over it.
 
-from snakemake.utils import min_version, validate
+from pathlib import Path
+
+import yaml
+from snakemake.utils import min_version, update_config, validate
 
 min_version("9.0")
 
-
-configfile: "config.yaml"
-
+# The defaults (config.yaml beside this file) with the run's config (--configfile, --config)
+# or a module's (`module ...: config:`) merged over them key by key: the workflow runs from
+# any working directory and as a module.
+config_defaults = yaml.safe_load((Path(workflow.current_basedir) / "config.yaml").read_text())
+update_config(config_defaults, config)
+config.clear()
+config.update(config_defaults)
 
 # `--config download=false` arrives as the string "false": read it as YAML would.
 for key in ("download", "keep_zips"):
@@ -21,11 +28,13 @@ validate(config, "schemas/config.schema.yaml")
 report: "report/workflow.rst"
 
 
-# Every rule runs in this image under `--sdm apptainer`; without it, in the host environment.
-container: config["container_image"]
-
-
 include: "rules/common.smk"
+
+
+# Every rule runs in this image under `--sdm apptainer`; without it, in the host environment.
+container: pinned_container_image()
+
+
 include: "rules/coco.smk"
 include: "rules/dataset.smk"
 include: "rules/train.smk"

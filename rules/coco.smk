@@ -19,7 +19,7 @@ if config["sample_dataset"] is not None:
         log:
             f"{LOGS}/make_sample_coco.log",
         shell:
-            "python scripts/make_sample_coco.py --output $(dirname {output.train_images})"
+            cli("make_sample_coco") + " --output $(dirname {output.train_images})"
             " --train-images {params.sample[train_images]}"
             " --val-images {params.sample[val_images]}"
             " --seed {params.sample[seed]} > {log} 2>&1"
@@ -44,7 +44,7 @@ elif config["download"]:
         resources:
             runtime=24 * 60,
         shell:
-            "python scripts/download_coco.py --url {params.url} --md5 {params.md5}"
+            cli("download_coco") + " --url {params.url} --md5 {params.md5}"
             " --min-rate-kib-s {params.limits.min_rate_kib_s}"
             " --rate-window-s {params.limits.rate_window_s}"
             " --deadline-h {params.limits.deadline_h}"
@@ -62,7 +62,7 @@ elif config["download"]:
         resources:
             runtime=120,
         shell:
-            "python scripts/extract_coco_zip.py {input} --into $(dirname {output})"
+            cli("extract_coco_zip") + " {input} --into $(dirname {output})"
             " --member {wildcards.split}2014/ > {log} 2>&1"
 
     rule extract_coco_annotations:
@@ -74,7 +74,7 @@ elif config["download"]:
         log:
             f"{LOGS}/extract/annotations.log",
         shell:
-            "python scripts/extract_coco_zip.py {input} --into $(dirname $(dirname {output.train}))"
+            cli("extract_coco_zip") + " {input} --into $(dirname $(dirname {output.train}))"
             " --member annotations/instances_train2014.json"
             " --member annotations/instances_val2014.json > {log} 2>&1"
 

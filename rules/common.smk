@@ -5,9 +5,19 @@ import re
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
+# The rules' CLIs, found from the workflow's own folder: the workflow runs from any working
+# directory (`snakemake -s path/to/Snakefile -d DIR`) and as a Snakemake module.
+SCRIPTS = Path(workflow.current_basedir).parent / "scripts"
+sys.path.insert(0, str(SCRIPTS))
+
 from vww import image_cache
 from vww.recipe import INFERENCE_KEYS, INPUT_KEYS, as_flags
+
+
+def cli(name):
+    """The shell command that runs scripts/<name>.py."""
+    return f"python {SCRIPTS}/{name}.py"
+
 
 SPLITS = ("train", "val")
 ANNOTATIONS_ZIP = "annotations_trainval2014.zip"
@@ -109,6 +119,21 @@ def check_init_from():
 
 
 check_init_from()
+
+
+def pinned_container_image():
+    """config's container_image: a local image file, or a URI pinned by digest. A tag can
+    move, and Snakemake keeps the first image it pulled for a URI, so outputs would depend
+    on when and where the image was first pulled."""
+    image = config["container_image"]
+    if re.match(r"[a-z][a-z0-9+.-]*://", image) and not re.search(r"@sha256:[0-9a-f]{64}$",
+                                                                  image):
+        raise WorkflowError(
+            f"container_image: {image!r} is not pinned by digest, so the image behind it "
+            "can change: name it as URI@sha256:<64 hex digits> (for example "
+            "docker://ghcr.io/OWNER/person-detection@sha256:..., the digest the CI's "
+            "publish job prints), or give a local .sif file")
+    return image
 
 
 def datasets_from(source):

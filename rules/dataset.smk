@@ -18,7 +18,7 @@ rule vww_annotations:
         # the train instances JSON is 450 MB once parsed into Python objects, several GB
         mem_mb=6000,
     shell:
-        "python scripts/make_vww_annotations.py --instances {input}"
+        cli("make_vww_annotations") + " --instances {input}"
         " --category {params.category:q} --area-threshold {params.area_threshold}"
         " --output {output} > {log} 2>&1"
 
@@ -36,7 +36,7 @@ rule folder_annotations:
     log:
         f"{LOGS}/datasets/{{dataset}}/annotations_{{split}}.log",
     shell:
-        "python scripts/index_image_folder.py --folder {params.folder:q} --split {wildcards.split}"
+        cli("index_image_folder") + " --folder {params.folder:q} --split {wildcards.split}"
         " --class-names {params.class_names:q} --output {output} > {log} 2>&1"
 
 
@@ -48,7 +48,7 @@ rule label_map:
     log:
         f"{LOGS}/datasets/{{dataset}}/label_map.log",
     shell:
-        "python scripts/write_label_map.py --annotations {input} --output {output} > {log} 2>&1"
+        cli("write_label_map") + " --annotations {input} --output {output} > {log} 2>&1"
 
 
 rule tfrecord_shard:
@@ -69,7 +69,7 @@ rule tfrecord_shard:
         mem_mb=2000,
         runtime=60,
     shell:
-        "python scripts/build_tfrecord_shard.py --annotations {input.annotations}"
+        cli("build_tfrecord_shard") + " --annotations {input.annotations}"
         " --images {input.images} --shard {wildcards.shard} --num-shards {wildcards.num_shards}"
         " --output {output.records} --report {output.report} {params.max_side} > {log} 2>&1"
 
@@ -89,7 +89,7 @@ rule dataset_summary:
     log:
         f"{LOGS}/datasets/{{dataset}}/summary.log",
     shell:
-        "python scripts/summarize_dataset.py {params.splits}"
+        cli("summarize_dataset") + " {params.splits}"
         " --max-skipped-fraction {params.max_skipped} {params.duplicates}"
         " --output {output} > {log} 2>&1"
 

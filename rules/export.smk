@@ -9,7 +9,7 @@ rule export_inference_graph:
     log:
         f"{LOGS}/{{model}}/export_inference_graph.log",
     shell:
-        "python scripts/export_inference_graph.py --output {output} {params.recipe} > {log} 2>&1"
+        cli("export_inference_graph") + " --output {output} {params.recipe} > {log} 2>&1"
 
 
 rule freeze_graph:
@@ -24,7 +24,7 @@ rule freeze_graph:
     log:
         f"{LOGS}/{{model}}/freeze_graph.log",
     shell:
-        "python scripts/freeze_graph.py --graph {input.graph} --checkpoint {params.checkpoint}"
+        cli("freeze_graph") + " --graph {input.graph} --checkpoint {params.checkpoint}"
         " --eval-weights {params.weights} --output {output} > {log} 2>&1"
 
 
@@ -44,7 +44,7 @@ rule quantize:
     resources:
         mem_mb=4000,
     shell:
-        "python scripts/quantize.py --frozen-graph {input.frozen} --records {input.records}"
+        cli("quantize") + " --frozen-graph {input.frozen} --records {input.records}"
         " --num-images {params.images} {params.input_flags} --output {output} > {log} 2>&1"
 
 
@@ -64,7 +64,7 @@ rule evaluate_tflite:
     resources:
         runtime=120,
     shell:
-        "python scripts/evaluate_tflite.py --tflite {input.tflite} --records {input.records}"
+        cli("evaluate_tflite") + " --tflite {input.tflite} --records {input.records}"
         " --float-eval {input.float_eval} {params.input_flags} --output {output} > {log} 2>&1"
 
 
@@ -84,7 +84,7 @@ rule check_micro:
     resources:
         runtime=180,
     shell:
-        "python scripts/check_micro.py --tflite {input.tflite} --records {input.records}"
+        cli("check_micro") + " --tflite {input.tflite} --records {input.records}"
         " --num-images {params.images} {params.input_flags} --output {output} > {log} 2>&1"
 
 
@@ -99,7 +99,7 @@ rule c_source:
     log:
         f"{LOGS}/{{model}}/c_source-{{c_file}}.log",
     shell:
-        "python scripts/write_c_source.py --tflite {input} --array-name {params.array}"
+        cli("write_c_source") + " --tflite {input} --array-name {params.array}"
         " --output {output.source} > {log} 2>&1"
 
 
@@ -126,7 +126,7 @@ rule model_summary:
         recipe=model_eval_flags,
         init_eval=init_eval_flag,
     shell:
-        "python scripts/summarize_model.py --model {wildcards.model} --eval {input.eval}"
+        cli("summarize_model") + " --model {wildcards.model} --eval {input.eval}"
         " --tflite-eval {input.tflite_eval} --micro-check {input.micro_check}"
         " --tflite {input.tflite} --artifact frozen_graph={input.frozen}"
         " --artifact c_source={input.source} --artifact c_header={input.header}"
@@ -164,7 +164,7 @@ rule report_figures:
     log:
         f"{LOGS}/{{model}}/report_figures.log",
     shell:
-        "python scripts/plot_report.py --train-dir $(dirname {input.index})"
+        cli("plot_report") + " --train-dir $(dirname {input.index})"
         " --eval {input.eval} --tflite-eval {input.tflite_eval} --tflite {input.tflite}"
         " --records {input.records} {params.input_flags}"
         " --output-dir $(dirname {output.curves}) > {log} 2>&1"
@@ -183,4 +183,4 @@ rule manifest:
     log:
         f"{LOGS}/manifest.log",
     shell:
-        "python scripts/write_manifest.py --output {output} {input} > {log} 2>&1"
+        cli("write_manifest") + " --output {output} {input} > {log} 2>&1"

@@ -24,7 +24,7 @@ rule train:
         # node has when the environment carries a CUDA build.
         gpu=model_setting("gpus"),
     shell:
-        "python scripts/train.py --records {input.records}"
+        cli("train") + " --records {input.records}"
         " --dataset-summary {input.summary} --train-dir $(dirname {output.index})"
         " --threads {threads} --memory-mb {resources.mem_mb} {params.recipe} {params.init}"
         " > {log} 2>&1"
@@ -52,7 +52,7 @@ rule evaluate_checkpoint:
         mem_mb=4000,
         runtime=120,
     shell:
-        "python scripts/evaluate.py --checkpoint {params.checkpoint} --records {input.records}"
+        cli("evaluate") + " --checkpoint {params.checkpoint} --records {input.records}"
         " --split val --threads {threads} --output {output} {params.recipe} > {log} 2>&1"
 
 

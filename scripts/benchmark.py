@@ -18,6 +18,11 @@ records as --seed-records so (a0) measures the seed's design on the seed's data;
 never caches decoded images. (a), (b), (c) use the model's settings in --config (its
 cache_images among them).
 
+--levers NAME... then measures (b) and (c) again with each lever against today's code
+path, each in a process of its own (some levers are environment variables TensorFlow
+reads once), in rounds over all of them; the best round counts. A lever changes how the
+step is computed, never the recipe; the levers are listed below.
+
 Example:
   python scripts/benchmark.py \
       --records results/datasets/data_coco-person-0.005-192px/records/train.record-* \
@@ -25,16 +30,23 @@ Example:
 """
 
 import argparse
+import contextlib
 import json
 import os
+import subprocess
+import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 import yaml
 
+from tensorflow.core.protobuf import rewriter_config_pb2
+
 from vww import image_cache, preprocessing, recipe
+from vww.mobilenet_v1 import slim
 from vww.cli import main_guard
 from vww.dataset import (AUTOTUNE, add_records_argument, decoded_bytes, decoded_examples,
                          pipeline_options, record_files, record_seed, train_dataset)
@@ -42,6 +54,56 @@ from vww.training import build_train_graph
 
 tf1 = tf.compat.v1
 REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Lever:
+    """One way to compute the same training step: environment variables for TF (read at
+    import), a change to the session's ConfigProto, and a scope the step is built in."""
+
+    what: str
+    env: dict = field(default_factory=dict)
+    configure: object = None  # callable(ConfigProto)
+    scope: object = contextlib.nullcontext  # callable() -> context manager
+
+
+def _inter_op_threads(count):
+    def configure(config):
+        config.inter_op_parallelism_threads = count
+    return configure
+
+
+def _intra_op_threads(count):
+    def configure(config):
+        config.intra_op_parallelism_threads = count
+    return configure
+
+
+def _onednn_bf16(config):
+    config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = (
+        rewriter_config_pb2.RewriterConfig.ON)
+
+
+LEVERS = {
+    "xla": Lever("the whole step compiled by XLA (tf.xla.experimental.jit_scope)",
+                 scope=tf1.xla.experimental.jit_scope),
+    "xla-auto": Lever("XLA auto-clustering on the CPU (TF_XLA_FLAGS)",
+                      env={"TF_XLA_FLAGS": "--tf_xla_auto_jit=2 --tf_xla_cpu_global_jit"}),
+    "onednn-off": Lever("TF's own (Eigen) kernels instead of oneDNN's",
+                        env={"TF_ENABLE_ONEDNN_OPTS": "0"}),
+    "onednn-fpmath-bf16": Lever("oneDNN may compute fp32 ops in bf16 (AMX/AVX-512 BF16)",
+                                env={"TF_SET_ONEDNN_FPMATH_MODE": "BF16"}),
+    "bf16": Lever("grappler's oneDNN bf16 mixed precision: ops in bf16, variables fp32",
+                  configure=_onednn_bf16),
+    "unfused-batch-norm": Lever("batch norm from separate ops instead of FusedBatchNormV3",
+                                scope=lambda: slim.arg_scope([slim.batch_norm], fused=False)),
+    "inter-op-1": Lever("one inter-op thread (ops one at a time, each on all threads)",
+                        configure=_inter_op_threads(1)),
+    "intra-op-1": Lever("one intra-op thread (each op on one thread, ops side by side)",
+                        configure=_intra_op_threads(1)),
+}
+TODAY = "today"  # the code path train.py runs, as a lever that changes nothing
+LEVERS_AND_TODAY = {TODAY: Lever("today's code path"), **LEVERS}
 
 
 def model_settings(name, config_path):
@@ -95,12 +157,14 @@ def timed(sess, fetch, batches, warmup, batch_size):
     return batches * batch_size / (time.perf_counter() - start)
 
 
-def measure(build, batches, warmup, batch_size, threads):
+def measure(build, batches, warmup, batch_size, threads, lever=LEVERS_AND_TODAY[TODAY]):
     """Build a graph with `build()` (returns the fetch) and time it in a fresh session
-    configured as train.py configures its own: images/s."""
+    configured as train.py configures its own, changed by `lever`: images/s."""
     graph = tf.Graph()
     config = tf1.ConfigProto(intra_op_parallelism_threads=threads,
                              inter_op_parallelism_threads=threads)
+    if lever.configure:
+        lever.configure(config)
     with graph.as_default():
         tf1.set_random_seed(0)
         fetch = build()
@@ -109,9 +173,44 @@ def measure(build, batches, warmup, batch_size, threads):
             return timed(sess, fetch, batches, warmup, batch_size)
 
 
+def lever_argv(args, lever):
+    """The command line of a child process measuring (b) and (c) with one lever."""
+    argv = [sys.executable, __file__, "--records", *args.records, "--model", args.model,
+            "--config", args.config, "--batches", str(args.batches), "--warmup",
+            str(args.warmup), "--repeats", "1", "--threads", str(args.threads),
+            "--memory-mb", str(args.memory_mb), "--json"]
+    return argv + ["--lever", lever]
+
+
+def compare_levers(args, names):
+    """(b) and (c) for today's code path and each lever, each round in fresh processes,
+    the best round kept: {name: {figure: images/s}}."""
+    rounds = {name: [] for name in [TODAY, *names]}
+    for _ in range(args.repeats):
+        for name in rounds:
+            env = {**os.environ, **LEVERS_AND_TODAY[name].env}
+            done = subprocess.run(lever_argv(args, name), env=env, check=True,
+                                  capture_output=True, text=True)
+            rounds[name].append(json.loads(done.stdout.splitlines()[-1]))
+    return {name: {key: max(r[key] for r in runs) for key in ("compute_images_per_s",
+                                                              "train_images_per_s")}
+            for name, runs in rounds.items()}
+
+
+def print_levers(figures):
+    today = figures[TODAY]
+    print(f"{'lever':20s} {'(b)':>8s} {'(c)':>8s} {'b/today':>8s} {'c/today':>8s}")
+    for name, values in figures.items():
+        b, c = values["compute_images_per_s"], values["train_images_per_s"]
+        print(f"{name:20s} {b:8.1f} {c:8.1f} {b / today['compute_images_per_s']:8.3f} "
+              f"{c / today['train_images_per_s']:8.3f}  {LEVERS_AND_TODAY[name].what}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="levers:\n" + "\n".join(f"  {name:20s} {lever.what}"
+                                        for name, lever in LEVERS.items()),
     )
     add_records_argument(parser, "train")
     parser.add_argument("--seed-records", nargs="+", metavar="SHARD",
@@ -127,8 +226,17 @@ def main(argv=None):
     parser.add_argument("--memory-mb", type=int, default=image_cache.host_memory_mb(),
                         help="memory cache_images auto may fill, as train.py --memory-mb "
                              "(default: %(default)s)")
+    parser.add_argument("--levers", nargs="+", choices=sorted(LEVERS), default=[],
+                        metavar="LEVER", help="also compare (b) and (c) with these levers")
+    parser.add_argument("--lever", choices=list(LEVERS_AND_TODAY),
+                        help="measure only (b) and (c), with this lever, in this process")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
+    lever = LEVERS_AND_TODAY[args.lever or TODAY]
+    if any(os.environ.get(key) != value for key, value in lever.env.items()):
+        raise SystemExit(f"error: --lever {args.lever} needs the environment "
+                         f"{' '.join(f'{k}={v!r}' for k, v in lever.env.items())} set before "
+                         "TensorFlow starts (--levers sets it)")
     settings = model_settings(args.model, args.config)
     files = record_files(args.records, "train")
     settings["cache_images"], cache_why = image_cache.decide(
@@ -154,21 +262,37 @@ def main(argv=None):
         images, labels = next_batch(pipeline)()
         return build_train_graph(images, labels, settings, 100_000).train_op
 
+    def with_lever(build):
+        def build_in_scope():
+            with lever.scope():
+                return build()
+        return build_in_scope
+
     builds = {
-        "pipeline_images_per_s": next_batch(pipeline),
-        "seed_pipeline_images_per_s": next_batch(
-            lambda: seed_design_dataset(seed_files, settings, args.threads)),
-        "compute_images_per_s": compute,
-        "train_images_per_s": full,
+        "compute_images_per_s": with_lever(compute),
+        "train_images_per_s": with_lever(full),
     }
-    # Repeats go round all four figures, so a slow spell of the machine hits each alike.
+    if not args.lever:
+        builds = {
+            "pipeline_images_per_s": next_batch(pipeline),
+            "seed_pipeline_images_per_s": next_batch(
+                lambda: seed_design_dataset(seed_files, settings, args.threads)),
+            **builds,
+        }
+    # Repeats go round all the figures, so a slow spell of the machine hits each alike.
     timings = {key: [] for key in builds}
     for _ in range(args.repeats):
         for key, build in builds.items():
-            timings[key].append(measure(build, args.batches, args.warmup, batch, args.threads))
+            timings[key].append(measure(build, args.batches, args.warmup, batch, args.threads,
+                                        lever))
     figures = {key: max(values) for key, values in timings.items()}
+    if args.lever:
+        print(json.dumps(figures, sort_keys=True))
+        return
+    levers = compare_levers(args, args.levers) if args.levers else {}
     if args.json:
-        print(json.dumps({**figures, "threads": args.threads}, sort_keys=True))
+        print(json.dumps({**figures, "threads": args.threads, "levers": levers},
+                         sort_keys=True))
         return
     a, a0 = figures["pipeline_images_per_s"], figures["seed_pipeline_images_per_s"]
     b, c = figures["compute_images_per_s"], figures["train_images_per_s"]
@@ -182,6 +306,8 @@ def main(argv=None):
     print(f"(b)  training step (in memory) {b:8.1f} images/s")
     print(f"(c)  full training             {c:8.1f} images/s")
     print(f"c/b = {c / b:.3f}   a/a0 = {a / a0:.2f}")
+    if levers:
+        print_levers(levers)
 
 
 if __name__ == "__main__":

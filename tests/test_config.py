@@ -23,12 +23,25 @@ pytestmark = pytest.mark.workflow
     ("models: {a: {init_from: b}, b: {init_from: a}}", "models.b.init_from: a -> b -> a is a cycle"),
     ("models: {wide: {init_from: person_detection, depth_multiplier: 0.5}}",
      "models.wide.init_from: 'person_detection' has another depth_multiplier"),
+    ("container_image: docker://ghcr.io/owner/person-detection:1.0",
+     "container_image: 'docker://ghcr.io/owner/person-detection:1.0' is not pinned by digest"),
+    ("container_image: oras://ghcr.io/owner/person-detection@sha256:abc",
+     "container_image: 'oras://ghcr.io/owner/person-detection@sha256:abc' is not pinned"),
 ])
 def test_schema_errors_name_the_key(workdir, override, expected):
     result = snakemake(workdir, "-n", "--configfile",
                        write_yaml(workdir / "bad.yaml", override + "\n"), check=False)
     assert result.returncode != 0
     assert expected in result.stdout
+
+
+@pytest.mark.parametrize("image", [
+    "docker://ghcr.io/owner/person-detection@sha256:" + "0123456789abcdef" * 4,
+    "oras://ghcr.io/owner/person-detection-sif@sha256:" + "fedcba9876543210" * 4,
+    "/shared/images/person-detection.sif",
+])
+def test_a_pinned_or_local_image_is_accepted(workdir, image):
+    snakemake(workdir, "-n", "--config", f"container_image={image}")
 
 
 def test_missing_coco_copy_is_named(workdir):

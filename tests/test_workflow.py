@@ -7,7 +7,7 @@ import shutil
 import pytest
 import tensorflow as tf
 
-from conftest import make_workdir, read_records, run, sha256, snakemake, write_yaml
+from conftest import REPO, make_workdir, read_records, run, sha256, snakemake, write_yaml
 from test_records import KEYS, expected_boxes
 from test_vww_labels import pycocotools_labels
 from vww.coco import instances_path
@@ -114,18 +114,34 @@ def test_wrong_md5_fails_and_leaves_nothing(sample_coco, coco_server, workdir):
     assert not [p for p in (workdir / "data").rglob("*") if p.is_file()]
 
 
+MODULE_SNAKEFILE = f"""\
+module person_detection:
+    snakefile:
+        "{REPO / 'Snakefile'}"
+    config:
+        config
+
+
+use rule * from person_detection
+"""
+
+
 def test_sample_workflow_is_byte_reproducible_and_learns(tmp_path):
     """Two clean runs of the sample workflow (default target) with the folder model
-    fine-tuned from the person model: identical manifests."""
+    fine-tuned from the person model, from folders outside the repository: the workflow's
+    Snakefile run there, and a Snakefile there using it as a module. Identical manifests."""
     manifests = []
-    for name in ("first", "second"):
+    for name in ("plain", "module"):
         workdir = make_workdir(tmp_path / name)
         run("make_sample_folder.py", "--output", workdir / "results/sample_faces")
         quick = write_yaml(workdir / "quick.yaml", "models:\n" + "".join(
             f"  {model}: {{steps: 150, batch_size: 32, log_interval_steps: 50}}\n"
             for model in ("person_detection", "face_detection")))
-        snakemake(workdir, "--configfile", "tests/sample_config.yaml",
-                  "tests/folder_config.yaml", quick)
+        snakefile = REPO / "Snakefile"
+        if name == "module":
+            snakefile = write_yaml(workdir / "Snakefile", MODULE_SNAKEFILE)
+        snakemake(workdir, "--configfile", REPO / "tests/sample_config.yaml",
+                  REPO / "tests/folder_config.yaml", quick, snakefile=snakefile)
         manifests.append((workdir / SAMPLE / "MANIFEST.sha256").read_text())
     assert manifests[0] == manifests[1]
     listed = [line.split("  ", 1)[1] for line in manifests[0].splitlines()]
