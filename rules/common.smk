@@ -198,6 +198,7 @@ def model_outputs(model):
     """Everything `all` builds for a model."""
     return [
         f"{RESULTS}/{model}/summary.json",
+        f"{RESULTS}/{model}/model.json",
         c_source_path(model, ".cc"),
         c_source_path(model, ".h"),
         f"{RESULTS}/{model}/report/training_curves.png",
@@ -217,7 +218,8 @@ def manifest_inputs():
         paths += [index, index.replace(".index", ".data-00000-of-00001")]
         paths += [f"{RESULTS}/{model}/{name}" for name in (
             "export/inference_graph.pb", "export/frozen_graph.pb", f"{model}.tflite",
-            "eval.json", "tflite_eval.json", "micro_check.json", "summary.json")]
+            "eval.json", "tflite_eval.json", "micro_check.json", "summary.json",
+            "model.json")]
         paths += [c_source_path(model, ".cc"), c_source_path(model, ".h")]
         if config["models"][model].get("init_from"):
             paths.append(f"{RESULTS}/{model}/eval_init.json")
@@ -254,6 +256,10 @@ def model_train_records(wildcards):
 
 def model_val_records(wildcards):
     return shard_records(dataset_id(wildcards.model), "val")
+
+
+def model_labels(wildcards):
+    return f"{dataset_dir(dataset_id(wildcards.model))}/labels.txt"
 
 
 def model_dataset_summary(wildcards):
@@ -373,9 +379,9 @@ def dataset_setting(key):
     return value
 
 
-def max_side_flag():
-    side = config["dataset"]["max_image_side"]
-    return "" if side is None else f"--max-side {side}"
+def max_image_side_flag():
+    """The stored size as the CLIs take it (config's null, as stored, is their 0)."""
+    return f"--max-image-side {config['dataset']['max_image_side'] or 0}"
 
 
 def train_shard_reports(wildcards):

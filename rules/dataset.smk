@@ -59,7 +59,7 @@ rule tfrecord_shard:
         records=f"{RESULTS}/datasets/{{dataset}}/records/{{split}}.record-{{shard}}-of-{{num_shards}}",
         report=f"{RESULTS}/datasets/{{dataset}}/reports/{{split}}-{{shard}}-of-{{num_shards}}.json",
     params:
-        max_side=max_side_flag(),
+        max_image_side=max_image_side_flag(),
     log:
         f"{LOGS}/datasets/{{dataset}}/{{split}}-{{shard}}-of-{{num_shards}}.log",
     benchmark:
@@ -71,7 +71,7 @@ rule tfrecord_shard:
     shell:
         cli("build_tfrecord_shard") + " --annotations {input.annotations}"
         " --images {input.images} --shard {wildcards.shard} --num-shards {wildcards.num_shards}"
-        " --output {output.records} --report {output.report} {params.max_side} > {log} 2>&1"
+        " --output {output.records} --report {output.report} {params.max_image_side} > {log} 2>&1"
 
 
 rule dataset_summary:

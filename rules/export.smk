@@ -103,6 +103,25 @@ rule c_source:
         " --output {output.source} > {log} 2>&1"
 
 
+rule describe_model:
+    input:
+        labels=model_labels,
+        tflite=f"{RESULTS}/{{model}}/{{model}}.tflite",
+        index=model_final_checkpoint,
+    output:
+        f"{RESULTS}/{{model}}/model.json",
+    params:
+        checkpoint=checkpoint_prefix,
+        max_image_side=max_image_side_flag(),
+        recipe=model_eval_flags,
+    log:
+        f"{LOGS}/{{model}}/describe_model.log",
+    shell:
+        cli("describe_model") + " --labels {input.labels} --tflite {input.tflite}"
+        " --checkpoint {params.checkpoint} {params.max_image_side} {params.recipe}"
+        " --output {output} > {log} 2>&1"
+
+
 rule model_summary:
     input:
         eval=f"{RESULTS}/{{model}}/eval.json",

@@ -4,9 +4,9 @@
 The shard holds every --num-shards-th image of the VWW annotations (id-sorted), starting
 at --shard, so independent jobs build the shards in parallel and together hold every image
 exactly once. Images TensorFlow's JPEG decoder cannot read as stored (CMYK, PNG data under
-a .jpg name, PNG files) are re-encoded, and with --max-side larger images are stored
-downscaled so their longer side is --max-side pixels; images that cannot be read at all
-are skipped and listed in the JSON report with the reason. The report also gives the
+a .jpg name, PNG files) are re-encoded, and with --max-image-side larger images are
+stored downscaled so their longer side is --max-image-side pixels; images that cannot be
+read at all are skipped and listed in the JSON report with the reason. The report also gives the
 sha256 of every stored image's source file, so images that appear in two splits can be
 found. The shard is written under a temporary name and moved into place only when complete.
 
@@ -14,7 +14,7 @@ Example:
   python scripts/build_tfrecord_shard.py --annotations vww_train.json \\
       --images data/coco/train2014 --shard 0 --num-shards 100 \\
       --output records/train.record-00000-of-00100 --report reports/train-00000.json \
-      --max-side 192
+      --max-image-side 192
 """
 
 import argparse
@@ -32,10 +32,10 @@ from vww.logs import setup_logging
 from vww.records import serialize_example, shard_images
 
 
-def build_shard(images, images_dir, output, max_side=None):
+def build_shard(images, images_dir, output, max_image_side=None):
     """Write the records of `images` to `output`; return the shard's report.
 
-    Images are stored with their longer side at most `max_side` pixels (None: as they are).
+    Images are stored with their longer side at most `max_image_side` pixels (None: as they are).
     """
     reencoded, skipped, labels, source_sha256 = [], [], [0, 0], {}
     decoded_bytes = 0  # what the stored images take decoded: training's cache
@@ -44,7 +44,7 @@ def build_shard(images, images_dir, output, max_side=None):
             path = Path(images_dir) / image["file_name"]
             try:
                 data = path.read_bytes()
-                jpeg, height, width, reason = tf_jpeg(data, image["file_name"], max_side)
+                jpeg, height, width, reason = tf_jpeg(data, image["file_name"], max_image_side)
             except (OSError, UnreadableImageError) as err:
                 # The reason without the name, so a summary can count alike failures.
                 why = (err.strerror or str(err) if isinstance(err, OSError)
@@ -80,21 +80,22 @@ def main(argv=None):
     parser.add_argument("--num-shards", type=int, required=True, help="shards in the split")
     parser.add_argument("--output", required=True, help="TFRecord file to write")
     parser.add_argument("--report", required=True, help="JSON report to write")
-    parser.add_argument("--max-side", type=int,
+    parser.add_argument("--max-image-side", type=int, default=0,
                         help="store images downscaled to this longer side, in pixels "
-                             "(default: as they are)")
+                             "(0, the default: as they are)")
     parser.add_argument("--log", help="log file (default: stderr)")
     args = parser.parse_args(argv)
     setup_logging(args.log)
     if not 0 <= args.shard < args.num_shards:
         parser.error(f"--shard must be in [0, {args.num_shards})")
-    if args.max_side is not None and args.max_side < 1:
-        parser.error("--max-side must be a positive number of pixels")
+    if args.max_image_side < 0:
+        parser.error("--max-image-side must be a number of pixels, or 0")
+    max_image_side = args.max_image_side or None
 
     images = shard_images(load_json(args.annotations)["images"], args.shard, args.num_shards)
-    report = build_shard(images, args.images, args.output, args.max_side)
+    report = build_shard(images, args.images, args.output, max_image_side)
     report.update(shard=args.shard, num_shards=args.num_shards, output=Path(args.output).name,
-                  max_side=args.max_side)
+                  max_image_side=max_image_side)
     write_json(args.report, report)
     logging.info(
         "%s: %d records from %d images (%d re-encoded, %d skipped)", args.output,

@@ -6,7 +6,12 @@ stores it, --max-image-side; central crop, resize, grayscale, scale to [-1, 1]).
 then runs int8 in TensorFlow Lite Micro's interpreter, on the input quantized with the
 model's scale and zero point: what the microcontroller computes for that picture. A
 checkpoint (model.ckpt-N, its .index, or a train dir for its newest) runs in float with the
-weights it ships (--eval-weights) and needs the recipe flags it was trained with.
+weights it ships (--eval-weights).
+
+A model this workflow made needs no flags: its model.json (beside the .tflite, above the
+train dir) gives the class names, the stored image size and the recipe. Flags given
+override it; without a model.json they default to the seed's recipe, 192 px and the class
+names 0 and 1.
 
 Prints one line per image: path, label and every class's score; --json prints one JSON
 object per line instead ({"path", "label", "scores": {class: score}}). Folders are searched
@@ -15,9 +20,9 @@ reported on stderr and the exit status is 1; the others are still classified. A 
 labels file that cannot be used stops it with one line saying why.
 
 Examples:
-  python scripts/predict.py results/person_detection/person_detection.tflite photos/ \\
-      --labels results/datasets/data_coco-person-0.005-192px/labels.txt
+  python scripts/predict.py results/person_detection/person_detection.tflite photos/
   python scripts/predict.py results/person_detection/train me.jpg --json
+  python scripts/predict.py other.tflite photos/ --labels labels.txt --max-image-side 0
 """
 
 import argparse
@@ -32,13 +37,16 @@ import tensorflow as tf
 from vww import micro, mobilenet_v1, preprocessing, recipe
 from vww.checkpoints import checkpoint_names, misfits, newest_checkpoint
 from vww.cli import InputError, main_guard
+from vww.coco import load_json
 from vww.export import input_shape
 from vww.folders import is_image_file
 from vww.images import UnreadableImageError, tf_jpeg
+from vww.labels import class_names
 from vww.tflite import dequantize, input_int8, io_quantization, load_classifier
 
 tf1 = tf.compat.v1
 DEFAULT_MAX_IMAGE_SIDE = 192  # config.yaml's dataset.max_image_side
+DESCRIPTION = "model.json"  # describe_model.py writes it
 
 
 def image_files(paths):
@@ -53,13 +61,13 @@ def image_files(paths):
     return files
 
 
-def model_input(path, settings, max_side):
+def model_input(path, settings, max_image_side):
     """An image file as the model's float input [1, H, W, C], preprocessed as in eval."""
     try:
         data = path.read_bytes()
     except OSError as err:
         raise UnreadableImageError(f"{path}: {err.strerror}") from err
-    jpeg, _, _, _ = tf_jpeg(data, str(path), max_side)
+    jpeg, _, _, _ = tf_jpeg(data, str(path), max_image_side)
     image = preprocessing.eval_image(tf.constant(jpeg), settings["image_size"],
                                      settings["grayscale"])
     return image.numpy()[np.newaxis]
@@ -126,16 +134,19 @@ class CheckpointModel:
         return self.sess.run(self.predictions, {self.images: image})[0]
 
 
-def class_names(labels_path):
-    """Names by label from slim's labels.txt (`0:background` lines); default "0", "1"."""
-    if labels_path is None:
-        return ["0", "1"]
-    lines = [line for line in Path(labels_path).read_text().splitlines() if line.strip()]
-    names = dict(line.split(":", 1) for line in lines if ":" in line)
-    if len(lines) != 2 or set(names) != {"0", "1"}:
-        raise InputError(labels_path, "not the labels of 2 classes (a `0:<name>` and a "
-                                      "`1:<name>` line)")
-    return [names["0"], names["1"]]
+def model_description(model):
+    """The model.json describing `model` (a .tflite, or a checkpoint, its .index or train
+    dir) when the workflow made it: beside the .tflite or above the train dir, naming this
+    very file or train dir. None for any other model."""
+    path = Path(model).resolve()
+    is_tflite = path.suffix == ".tflite"
+    train_dir = path if path.is_dir() else path.parent
+    json_path = (path.parent if is_tflite else train_dir.parent) / DESCRIPTION
+    if not json_path.is_file():
+        return None
+    description = load_json(json_path)
+    named = (json_path.parent / description["tflite" if is_tflite else "checkpoint"]).resolve()
+    return description if (named == path if is_tflite else named.parent == train_dir) else None
 
 
 def main(argv=None):
@@ -144,16 +155,24 @@ def main(argv=None):
     )
     parser.add_argument("model", help="int8 .tflite, or checkpoint prefix / .index / train dir")
     parser.add_argument("images", nargs="+", help="image files or folders")
-    parser.add_argument("--labels", help="labels.txt of the dataset (default names: 0, 1)")
+    parser.add_argument("--labels", help="labels.txt of the dataset (default: model.json's "
+                                          "class names, else 0, 1)")
     parser.add_argument("--max-image-side", type=int, default=DEFAULT_MAX_IMAGE_SIDE,
-                        help="downscale as the dataset stored its images (%(default)s; "
-                             "0: as they are)")
+                        help="downscale as the dataset stored its images (default: "
+                             "model.json's, else %(default)s; 0: as they are)")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     recipe.add_arguments(parser, recipe.INFERENCE_KEYS)
+    description = model_description(parser.parse_known_args(argv)[0].model)
+    if description:  # its settings become the defaults; flags given still win
+        parser.set_defaults(max_image_side=description["max_image_side"] or 0,
+                            **description["recipe"])
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
 
-    names = class_names(args.labels)
+    if args.labels:
+        names = class_names(args.labels)
+    else:
+        names = description["class_names"] if description else ["0", "1"]
     if args.model.endswith(".tflite"):
         model = TfliteModel(args.model)
     else:

@@ -80,7 +80,7 @@ def test_folder_images_become_records(folder, tmp_path):
     run("index_image_folder.py", "--folder", folder, "--split", "train",
         "--class-names", *CLASSES, "--output", out)
     images = json.loads(out.read_text())["images"]
-    report = build_shard(images, folder / "train", tmp_path / "train.record", max_side=192)
+    report = build_shard(images, folder / "train", tmp_path / "train.record", max_image_side=192)
     assert report["records"] == 4 and report["records_by_label"] == {"0": 1, "1": 3}
     assert [r["file_name"] for r in report["reencoded"]] == ["person/a.PNG"]
     examples = [parse_example(s) for s in tf.data.TFRecordDataset(str(tmp_path / "train.record"))]

@@ -48,10 +48,10 @@ def test_unreadable_image_names_the_file(data):
                                       ("RGB", "PNG")])
 def test_large_images_are_stored_downscaled(mode, fmt):
     data = encoded(mode, fmt, size=(640, 427))
-    jpeg, height, width, _ = tf_jpeg(data, "x.jpg", max_side=192)
+    jpeg, height, width, _ = tf_jpeg(data, "x.jpg", max_image_side=192)
     assert (width, height) == (192, 128)  # aspect kept: 427 * 192 / 640 = 128.1
     assert tf.io.decode_jpeg(jpeg, channels=3).shape == (128, 192, 3)
-    assert tf_jpeg(data, "x.jpg", max_side=192)[0] == jpeg  # deterministic
+    assert tf_jpeg(data, "x.jpg", max_image_side=192)[0] == jpeg  # deterministic
 
 
 def test_downscaled_image_keeps_the_picture():
@@ -60,7 +60,7 @@ def test_downscaled_image_keeps_the_picture():
     pixels[:, 320:] = 200
     out = io.BytesIO()
     Image.fromarray(pixels).save(out, format="JPEG", quality=95)
-    jpeg, _, _, _ = tf_jpeg(out.getvalue(), "x.jpg", max_side=96)
+    jpeg, _, _, _ = tf_jpeg(out.getvalue(), "x.jpg", max_image_side=96)
     small = tf.io.decode_jpeg(jpeg).numpy().astype(int)
     assert small.shape == (72, 96, 3)
     assert abs(small[:, :40].mean() - 0) < 4 and abs(small[:, 56:].mean() - 200) < 4
@@ -68,12 +68,12 @@ def test_downscaled_image_keeps_the_picture():
 
 def test_small_images_keep_their_bytes():
     data = encoded("RGB", size=(150, 100))
-    assert tf_jpeg(data, "x.jpg", max_side=192) == (data, 100, 150, None)
+    assert tf_jpeg(data, "x.jpg", max_image_side=192) == (data, 100, 150, None)
 
 
-@pytest.mark.parametrize("size,max_side,expected", [
+@pytest.mark.parametrize("size,max_image_side,expected", [
     ((640, 480), 192, (192, 144)), ((480, 640), 192, (144, 192)), ((192, 100), 192, (192, 100)),
     ((1000, 3), 192, (192, 1)), ((640, 480), None, (640, 480)),
 ])
-def test_stored_size(size, max_side, expected):
-    assert stored_size(*size, max_side) == expected
+def test_stored_size(size, max_image_side, expected):
+    assert stored_size(*size, max_image_side) == expected

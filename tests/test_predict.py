@@ -57,7 +57,7 @@ def test_tflite_predictions_are_what_tflm_computes_in_the_pipeline(exported, pho
         shutil.copytree(photos / class_name, tree / "val" / class_name, dirs_exist_ok=True)
     images = folder_annotations(tree, "val", ["a", "b"])[0]["images"]
     shard = tmp_path / "val.record-00000-of-00001"
-    build_shard(images, tree / "val", shard, max_side=192)
+    build_shard(images, tree / "val", shard, max_image_side=192)
     model = (out / "model.tflite").read_bytes()
     litert, tflm = interpreter(model), micro.load(model)
     _, (scale, zero_point) = io_quantization(litert)
@@ -106,3 +106,38 @@ def test_checkpoint_of_another_model_is_one_error_line(exported, photos):
     assert len(errors) == 1 and re.fullmatch(
         rf"error: {re.escape(str(checkpoint))}: not a checkpoint of the model the recipe flags "
         r"describe \(\d+ misfits, first: \S+ is \[.*\], the model's \[.*\]\)", errors[0]), errors
+
+
+def test_model_json_replaces_the_flags(exported, photos, tmp_path):
+    """A model folder as the workflow lays it out: predict on its .tflite and on its train
+    dir, no flags, gives what the flags give; model.json holds the .tflite's quantization."""
+    out, checkpoint = exported
+    labels = tmp_path / "labels.txt"
+    labels.write_text("0:no_person\n1:someone\n")
+    model_dir = tmp_path / "model"
+    (model_dir / "train").mkdir(parents=True)
+    shutil.copy(out / "model.tflite", model_dir / "m.tflite")
+    shutil.copy(out / "model.tflite", model_dir / "other.tflite")
+    for part in checkpoint.parent.glob(f"{checkpoint.name}.*"):
+        shutil.copy(part, model_dir / "train")
+    run("describe_model.py", "--labels", labels, "--tflite", model_dir / "m.tflite",
+        "--checkpoint", model_dir / "train" / checkpoint.name, "--max-image-side", 192,
+        *SHORT_MODEL, "--output", model_dir / "model.json")
+    description = json.loads((model_dir / "model.json").read_text())
+    (in_scale, in_zero), (out_scale, out_zero) = io_quantization(
+        interpreter((out / "model.tflite").read_bytes()))
+    assert description["tflite_input_quantization"] == {"scale": in_scale, "zero_point": in_zero}
+    assert description["tflite_output_quantization"] == {"scale": out_scale,
+                                                         "zero_point": out_zero}
+    assert description["class_names"] == ["no_person", "someone"]
+    assert (description["tflite"], description["checkpoint"]) == (
+        "m.tflite", f"train/{checkpoint.name}")
+
+    _, with_flags = predictions(out / "model.tflite", photos, "--labels", labels)
+    assert predictions(model_dir / "m.tflite", photos)[1] == with_flags
+    _, float_with_flags = predictions(checkpoint.parent, photos, *SHORT_MODEL, "--labels", labels)
+    assert predictions(model_dir / "train", photos)[1] == float_with_flags
+    assert set(with_flags[0]["scores"]) == {"no_person", "someone"}
+    # model.json describes m.tflite, not this file: the defaults hold.
+    _, other = predictions(model_dir / "other.tflite", photos)
+    assert set(other[0]["scores"]) == {"0", "1"}

@@ -35,13 +35,13 @@ def expected_boxes(instances_file, threshold=0.005):
     return expected
 
 
-@pytest.mark.parametrize("max_side", [192, None], ids=["192px", "full"])
+@pytest.mark.parametrize("max_image_side", [192, None], ids=["192px", "full"])
 @pytest.mark.parametrize("split", ["train", "val"])
-def test_every_stored_box_is_the_annotated_box(sample_coco, tmp_path, split, max_side):
+def test_every_stored_box_is_the_annotated_box(sample_coco, tmp_path, split, max_image_side):
     root, _, _ = sample_coco
     images = vww_annotations(load_json(instances_path(root, split)), "person", 0.005)["images"]
     shard = tmp_path / "shard"
-    build_shard(images, images_dir(root, split), shard, max_side)
+    build_shard(images, images_dir(root, split), shard, max_image_side)
     expected = expected_boxes(instances_path(root, split))
 
     boxes = resized = 0
@@ -55,7 +55,7 @@ def test_every_stored_box_is_the_annotated_box(sample_coco, tmp_path, split, max
         resized += (example["image/height"], example["image/width"]) != (
             original["height"], original["width"])
     assert boxes > 10  # the comparison covered many boxes,
-    assert (resized > 10) == (max_side is not None)  # on stored sizes unlike the original
+    assert (resized > 10) == (max_image_side is not None)  # on stored sizes unlike the original
 
 
 def test_readers_take_exactly_one_complete_shard_set(tmp_path):

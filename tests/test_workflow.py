@@ -175,6 +175,18 @@ def test_sample_workflow_is_byte_reproducible_and_learns(tmp_path):
     for figure in ("training_curves", "confusion_matrix", "val_predictions"):
         assert (workdir / SAMPLE / f"person_detection/report/{figure}.png").stat().st_size > 1000
 
+    # model.json: predict takes the model alone; its .tflite and final checkpoint agree.
+    model_dir = workdir / SAMPLE / "person_detection"
+    description = json.loads((model_dir / "model.json").read_text())
+    assert description["class_names"] == ["background", "person"]
+    assert description["max_image_side"] == 192
+    assert description["checkpoint"] == "train/model.ckpt-150"
+    labels = []
+    for model in (model_dir / "person_detection.tflite", model_dir / "train"):
+        result = run("predict.py", model, workdir / SAMPLE / "coco/val2014", check=False)
+        labels.append([line.split("\t")[:2] for line in result.stdout.splitlines()])
+    assert len(labels[0]) == summary["val"]["records"] and labels[0] == labels[1]
+
     # The folder model: 160 train and 40 val photos, fine-tuned from the person model.
     faces = json.loads((workdir / FACES / "summary.json").read_text())
     assert [faces[split]["records"] for split in ("train", "val")] == [160, 40]

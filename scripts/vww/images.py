@@ -40,23 +40,23 @@ def _reencode(image, size):
     return out.getvalue()
 
 
-def stored_size(width, height, max_side):
-    """(width, height) scaled so the longer side is at most `max_side` (None: as is)."""
-    scale = 1.0 if max_side is None else min(1.0, max_side / max(width, height))
+def stored_size(width, height, max_image_side):
+    """(width, height) scaled so the longer side is at most `max_image_side` (None: as is)."""
+    scale = 1.0 if max_image_side is None else min(1.0, max_image_side / max(width, height))
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def tf_jpeg(data, name, max_side=None):
+def tf_jpeg(data, name, max_image_side=None):
     """Return (jpeg_bytes, height, width, reason) for the image bytes `data`.
 
-    Images whose longer side exceeds `max_side` are stored downscaled to it (aspect kept).
+    Images whose longer side exceeds `max_image_side` are stored downscaled to it (aspect kept).
     `reason` is None when the original bytes are kept or only downscaled, else why the
     format forced a re-encode. Raises UnreadableImageError (naming `name`) when the image
     cannot be decoded.
     """
     try:
         image = Image.open(io.BytesIO(data))
-        size = stored_size(*image.size, max_side)
+        size = stored_size(*image.size, max_image_side)
         # DCT-domain downscaling of JPEGs to no less than the stored size: same result
         # for every run, several times faster than a full decode.
         image.draft(None, size)
