@@ -48,3 +48,6 @@ rule all:
         rules.evaluate.input,
         rules.export.input,
         rules.manifest.output,
+
+
+log_container_images()

@@ -10,6 +10,8 @@ from pathlib import Path
 SCRIPTS = Path(workflow.current_basedir).parent / "scripts"
 sys.path.insert(0, str(SCRIPTS))
 
+from snakemake.logging import logger
+from snakemake_interface_executor_plugins.settings import DeploymentMethod
 from vww import image_cache
 from vww.recipe import INFERENCE_KEYS, INPUT_KEYS, as_flags
 
@@ -119,6 +121,16 @@ def check_init_from():
 
 
 check_init_from()
+
+
+def log_container_images():
+    """Under --sdm apptainer, the image of every rule that runs code (a dry run of
+    Snakemake shows none), once per run: not in each cluster job."""
+    if (workflow.is_main_process
+            and DeploymentMethod.APPTAINER in workflow.deployment_settings.deployment_method):
+        for step in sorted(workflow.rules, key=lambda step: step.name):
+            if step.is_shell:
+                logger.info(f"rule {step.name} runs in {step.container_img}")
 
 
 def pinned_container_image():

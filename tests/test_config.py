@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from conftest import snakemake, write_yaml
+from conftest import REPO, snakemake, write_yaml
 
 pytestmark = pytest.mark.workflow
 
@@ -42,6 +42,17 @@ def test_schema_errors_name_the_key(workdir, override, expected):
 ])
 def test_a_pinned_or_local_image_is_accepted(workdir, image):
     snakemake(workdir, "-n", "--config", f"container_image={image}")
+
+
+def test_apptainer_dry_run_names_the_image_of_every_job(workdir):
+    """Snakemake's dry run shows no job's image; the workflow lists them under --sdm."""
+    result = snakemake(workdir, "-n", "--sdm", "apptainer", "--configfile",
+                       REPO / "tests/sample_config.yaml")
+    planned = re.search(r"^job\s+count\n-+\s+-+\n(.*?)^total", result.stdout,
+                        re.MULTILINE | re.DOTALL).group(1).split()[::2]
+    images = dict(re.findall(r"^rule (\w+) runs in (\S+)$", result.stdout, re.MULTILINE))
+    assert set(planned) - {"all"} <= set(images), (planned, images)
+    assert set(images.values()) == {"containers/person-detection.sif"}
 
 
 def test_missing_coco_copy_is_named(workdir):
