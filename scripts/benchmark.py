@@ -46,10 +46,11 @@ import yaml
 from tensorflow.core.protobuf import rewriter_config_pb2
 
 from vww import image_cache, preprocessing, recipe
-from vww.mobilenet_v1 import slim
 from vww.cli import main_guard
 from vww.dataset import (AUTOTUNE, add_records_argument, decoded_bytes, decoded_examples,
                          pipeline_options, record_files, record_seed, train_dataset)
+from vww.mobilenet_v1 import slim
+from vww.sessions import session_config
 from vww.training import build_train_graph
 
 tf1 = tf.compat.v1
@@ -67,15 +68,10 @@ class Lever:
     scope: object = contextlib.nullcontext  # callable() -> context manager
 
 
-def _inter_op_threads(count):
+def _op_threads(pool, count):
+    """Configure the session's `pool` ("intra_op" or "inter_op") with `count` threads."""
     def configure(config):
-        config.inter_op_parallelism_threads = count
-    return configure
-
-
-def _intra_op_threads(count):
-    def configure(config):
-        config.intra_op_parallelism_threads = count
+        setattr(config, f"{pool}_parallelism_threads", count)
     return configure
 
 
@@ -98,9 +94,9 @@ LEVERS = {
     "unfused-batch-norm": Lever("batch norm from separate ops instead of FusedBatchNormV3",
                                 scope=lambda: slim.arg_scope([slim.batch_norm], fused=False)),
     "inter-op-1": Lever("one inter-op thread (ops one at a time, each on all threads)",
-                        configure=_inter_op_threads(1)),
+                        configure=_op_threads("inter_op", 1)),
     "intra-op-1": Lever("one intra-op thread (each op on one thread, ops side by side)",
-                        configure=_intra_op_threads(1)),
+                        configure=_op_threads("intra_op", 1)),
 }
 TODAY = "today"  # the code path train.py runs, as a lever that changes nothing
 LEVERS_AND_TODAY = {TODAY: Lever("today's code path"), **LEVERS}
@@ -157,18 +153,22 @@ def timed(sess, fetch, batches, warmup, batch_size):
     return batches * batch_size / (time.perf_counter() - start)
 
 
+def lever_session_config(threads, lever):
+    """The session config train.py runs with, changed by `lever`."""
+    config = session_config(threads)
+    if lever.configure:
+        lever.configure(config)
+    return config
+
+
 def measure(build, batches, warmup, batch_size, threads, lever=LEVERS_AND_TODAY[TODAY]):
     """Build a graph with `build()` (returns the fetch) and time it in a fresh session
     configured as train.py configures its own, changed by `lever`: images/s."""
     graph = tf.Graph()
-    config = tf1.ConfigProto(intra_op_parallelism_threads=threads,
-                             inter_op_parallelism_threads=threads)
-    if lever.configure:
-        lever.configure(config)
     with graph.as_default():
         tf1.set_random_seed(0)
         fetch = build()
-        with tf1.Session(config=config) as sess:
+        with tf1.Session(config=lever_session_config(threads, lever)) as sess:
             sess.run(tf1.global_variables_initializer())
             return timed(sess, fetch, batches, warmup, batch_size)
 

@@ -25,6 +25,7 @@ from vww.cli import main_guard
 from vww.dataset import add_records_argument, eval_dataset, record_files
 from vww.files import write_json
 from vww.logs import setup_logging
+from vww.sessions import session_config
 
 tf1 = tf.compat.v1
 
@@ -41,9 +42,7 @@ def evaluate(checkpoint, files, settings, batch_size=100, threads=0):
         losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
         predicted = tf.argmax(logits, 1)
         savers = {weights: weights_saver(weights) for weights in WEIGHTS}
-        config = tf1.ConfigProto(intra_op_parallelism_threads=threads,
-                                 inter_op_parallelism_threads=threads)
-        with tf1.Session(config=config) as sess:
+        with tf1.Session(config=session_config(threads)) as sess:
             for weights, saver in savers.items():
                 saver.restore(sess, checkpoint)
                 sess.run(iterator.initializer)

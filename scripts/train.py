@@ -42,6 +42,7 @@ from vww.coco import load_json
 from vww.dataset import add_records_argument, decoded_bytes, record_files, train_dataset
 from vww.logs import setup_logging
 from vww.runs import check_resumable, run_record, write_run_record
+from vww.sessions import session_config
 from vww.training import build_train_graph
 
 tf1 = tf.compat.v1
@@ -138,9 +139,7 @@ def train(files, num_train_records, train_dir, settings, threads=0, init=None):
         tf1.summary.image("input_images", (images + 1.0) / 2.0, max_outputs=4)
         summaries = tf1.summary.merge_all()
         saver = tf1.train.Saver(max_to_keep=5)
-        config = tf1.ConfigProto(intra_op_parallelism_threads=threads,
-                                 inter_op_parallelism_threads=threads)
-        with tf1.Session(config=config) as sess:
+        with tf1.Session(config=session_config(threads)) as sess:
             if latest:
                 saver.restore(sess, latest)
                 logging.info("resuming from step %d (%s)", start_step, latest)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from benchmark import LEVERS, LEVERS_AND_TODAY, TODAY, model_settings
+from benchmark import LEVERS, LEVERS_AND_TODAY, TODAY, lever_session_config, model_settings
 from conftest import REPO
 from vww.training import build_train_graph
 
@@ -18,15 +18,12 @@ def executed_ops(lever):
     """The op types one training step runs with `lever` (benchmark's (b) graph, traced),
     and the dtypes of their outputs."""
     settings = model_settings("person_detection", REPO / "config.yaml")
-    config = tf1.ConfigProto(intra_op_parallelism_threads=1, inter_op_parallelism_threads=1)
-    if lever.configure:
-        lever.configure(config)
     with tf.Graph().as_default():
         images = tf.constant(np.zeros((8, 96, 96, 1)), tf.float32)
         with lever.scope():
             step = build_train_graph(images, tf.constant([0, 1] * 4, tf.int64), settings,
                                      100).train_op
-        with tf1.Session(config=config) as sess:
+        with tf1.Session(config=lever_session_config(1, lever)) as sess:
             sess.run(tf1.global_variables_initializer())
             metadata = tf1.RunMetadata()
             sess.run(step, options=tf1.RunOptions(trace_level=tf1.RunOptions.FULL_TRACE),

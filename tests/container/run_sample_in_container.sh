@@ -133,10 +133,11 @@ fi
 host_path=/usr/sbin:/usr/bin:/sbin:/bin
 ! PATH=$host_path command -v python > /dev/null \
     || { echo "$0: a python on $host_path would hide jobs run outside the image" >&2; exit 1; }
+in_sif=(--sdm apptainer --apptainer-args "--drop-caps CAP_SYS_RESOURCE --bind $src:$src:ro"
+        --config container_image="$sif")
+on_host_path=(env PATH=$host_path "$(command -v snakemake)")
 start=$(date +%s)
-run apptainer env PATH=$host_path "$(command -v snakemake)" "${sample[@]}" --sdm apptainer \
-    --apptainer-args "--drop-caps CAP_SYS_RESOURCE --bind $src:$src:ro" \
-    --config container_image="$sif" > "$work/apptainer.log" 2>&1 \
+run apptainer "${on_host_path[@]}" "${sample[@]}" "${in_sif[@]}" > "$work/apptainer.log" 2>&1 \
     || { tail -50 "$work/apptainer.log"; exit 1; }
 apptainer_s=$(( $(date +%s) - start ))
 in_image=$(grep -c "^Activating singularity image $sif" "$work/apptainer.log")
@@ -152,10 +153,9 @@ left=$(cd "$work/apptainer" && ls -A | grep -vxE '\.snakemake|quick\.yaml|result
 trap '"$repo/tests/slurm/cluster.sh" stop' EXIT
 eval "$("$repo/tests/slurm/cluster.sh" start)"
 slurm_start=$(date +%s)
-(cd "$work/apptainer" && env PATH=$host_path "$(command -v snakemake)" "${sample_config[@]}" \
+(cd "$work/apptainer" && "${on_host_path[@]}" "${sample_config[@]}" "${in_sif[@]}" \
     --profile profiles/slurm --slurm-init-seconds-before-status-checks 5 --latency-wait 5 \
-    --slurm-keep-successful-logs --sdm apptainer --apptainer-args "--drop-caps CAP_SYS_RESOURCE --bind $src:$src:ro" \
-    --config container_image="$sif" --forcerun quantize --until quantize) \
+    --slurm-keep-successful-logs --forcerun quantize --until quantize) \
     > "$work/slurm-apptainer.log" 2>&1 || { tail -50 "$work/slurm-apptainer.log"; exit 1; }
 slurm_s=$(( $(date +%s) - slurm_start ))
 tflite=results/sample/person_detection/person_detection.tflite
