@@ -18,6 +18,8 @@ if config["sample_dataset"] is not None:
             sample=config["sample_dataset"],
         log:
             f"{LOGS}/make_sample_coco.log",
+        benchmark:
+            f"{BENCHMARKS}/make_sample_coco.tsv"
         shell:
             cli("make_sample_coco") + " --output $(dirname {output.train_images})"
             " --train-images {params.sample[train_images]}"
@@ -40,7 +42,7 @@ elif config["download"]:
         log:
             f"{LOGS}/download/{{zip_name}}.log",
         benchmark:
-            f"{BENCHMARKS}/download/{{zip_name}}.tsv"
+            f"{BENCHMARKS}/download_coco_zip/{{zip_name}}.tsv"
         resources:
             runtime=24 * 60,
         shell:
@@ -58,7 +60,7 @@ elif config["download"]:
         log:
             f"{LOGS}/extract/{{split}}2014.log",
         benchmark:
-            f"{BENCHMARKS}/extract/{{split}}2014.tsv"
+            f"{BENCHMARKS}/extract_coco_images/{{split}}2014.tsv"
         resources:
             runtime=120,
         shell:
@@ -73,6 +75,8 @@ elif config["download"]:
             val=coco_instances("val"),
         log:
             f"{LOGS}/extract/annotations.log",
+        benchmark:
+            f"{BENCHMARKS}/extract_coco_annotations.tsv"
         shell:
             cli("extract_coco_zip") + " {input} --into $(dirname $(dirname {output.train}))"
             " --member annotations/instances_train2014.json"

@@ -14,6 +14,8 @@ rule vww_annotations:
         area_threshold=dataset_setting("area_threshold"),
     log:
         f"{LOGS}/datasets/{{dataset}}/annotations_{{split}}.log",
+    benchmark:
+        f"{BENCHMARKS}/vww_annotations/{{dataset}}/{{split}}.tsv"
     resources:
         # the train instances JSON is 450 MB once parsed into Python objects, several GB
         mem_mb=6000,
@@ -35,6 +37,8 @@ rule folder_annotations:
         class_names=dataset_setting("class_names"),
     log:
         f"{LOGS}/datasets/{{dataset}}/annotations_{{split}}.log",
+    benchmark:
+        f"{BENCHMARKS}/folder_annotations/{{dataset}}/{{split}}.tsv"
     shell:
         cli("index_image_folder") + " --folder {params.folder:q} --split {wildcards.split}"
         " --class-names {params.class_names:q} --output {output} > {log} 2>&1"
@@ -47,6 +51,8 @@ rule label_map:
         f"{RESULTS}/datasets/{{dataset}}/labels.txt",
     log:
         f"{LOGS}/datasets/{{dataset}}/label_map.log",
+    benchmark:
+        f"{BENCHMARKS}/label_map/{{dataset}}.tsv"
     shell:
         cli("write_label_map") + " --annotations {input} --output {output} > {log} 2>&1"
 
@@ -63,7 +69,7 @@ rule tfrecord_shard:
     log:
         f"{LOGS}/datasets/{{dataset}}/{{split}}-{{shard}}-of-{{num_shards}}.log",
     benchmark:
-        f"{BENCHMARKS}/datasets/{{dataset}}/{{split}}-{{shard}}-of-{{num_shards}}.tsv"
+        f"{BENCHMARKS}/tfrecord_shard/{{dataset}}/{{split}}-{{shard}}-of-{{num_shards}}.tsv"
     threads: 1
     resources:
         mem_mb=2000,
@@ -88,6 +94,8 @@ rule dataset_summary:
         duplicates="--allow-duplicates" if config["dataset"]["allow_duplicates"] else "",
     log:
         f"{LOGS}/datasets/{{dataset}}/summary.log",
+    benchmark:
+        f"{BENCHMARKS}/dataset_summary/{{dataset}}.tsv"
     shell:
         cli("summarize_dataset") + " {params.splits}"
         " --max-skipped-fraction {params.max_skipped} {params.duplicates}"

@@ -8,6 +8,8 @@ rule export_inference_graph:
         recipe=model_eval_flags,
     log:
         f"{LOGS}/{{model}}/export_inference_graph.log",
+    benchmark:
+        f"{BENCHMARKS}/export_inference_graph/{{model}}.tsv"
     shell:
         cli("export_inference_graph") + " --output {output} {params.recipe} > {log} 2>&1"
 
@@ -23,6 +25,8 @@ rule freeze_graph:
         weights=model_setting("eval_weights"),
     log:
         f"{LOGS}/{{model}}/freeze_graph.log",
+    benchmark:
+        f"{BENCHMARKS}/freeze_graph/{{model}}.tsv"
     shell:
         cli("freeze_graph") + " --graph {input.graph} --checkpoint {params.checkpoint}"
         " --eval-weights {params.weights} --output {output} > {log} 2>&1"
@@ -40,7 +44,7 @@ rule quantize:
     log:
         f"{LOGS}/{{model}}/quantize.log",
     benchmark:
-        f"{BENCHMARKS}/{{model}}/quantize.tsv"
+        f"{BENCHMARKS}/quantize/{{model}}.tsv"
     resources:
         mem_mb=4000,
     shell:
@@ -60,7 +64,7 @@ rule evaluate_tflite:
     log:
         f"{LOGS}/{{model}}/evaluate_tflite.log",
     benchmark:
-        f"{BENCHMARKS}/{{model}}/evaluate_tflite.tsv"
+        f"{BENCHMARKS}/evaluate_tflite/{{model}}.tsv"
     resources:
         runtime=120,
     shell:
@@ -80,7 +84,7 @@ rule check_micro:
     log:
         f"{LOGS}/{{model}}/check_micro.log",
     benchmark:
-        f"{BENCHMARKS}/{{model}}/check_micro.tsv"
+        f"{BENCHMARKS}/check_micro/{{model}}.tsv"
     resources:
         runtime=180,
     shell:
@@ -98,6 +102,8 @@ rule c_source:
         array=model_c_array,
     log:
         f"{LOGS}/{{model}}/c_source-{{c_file}}.log",
+    benchmark:
+        f"{BENCHMARKS}/c_source/{{model}}-{{c_file}}.tsv"
     shell:
         cli("write_c_source") + " --tflite {input} --array-name {params.array}"
         " --output {output.source} > {log} 2>&1"
@@ -116,6 +122,8 @@ rule describe_model:
         recipe=model_eval_flags,
     log:
         f"{LOGS}/{{model}}/describe_model.log",
+    benchmark:
+        f"{BENCHMARKS}/describe_model/{{model}}.tsv"
     shell:
         cli("describe_model") + " --labels {input.labels} --tflite {input.tflite}"
         " --checkpoint {params.checkpoint} {params.max_image_side} {params.recipe}"
@@ -141,6 +149,8 @@ rule model_summary:
         ),
     log:
         f"{LOGS}/{{model}}/model_summary.log",
+    benchmark:
+        f"{BENCHMARKS}/model_summary/{{model}}.tsv"
     params:
         recipe=model_eval_flags,
         init_eval=init_eval_flag,
@@ -182,6 +192,8 @@ rule report_figures:
         input_flags=model_input_flags,
     log:
         f"{LOGS}/{{model}}/report_figures.log",
+    benchmark:
+        f"{BENCHMARKS}/report_figures/{{model}}.tsv"
     shell:
         cli("plot_report") + " --train-dir $(dirname {input.index})"
         " --eval {input.eval} --tflite-eval {input.tflite_eval} --tflite {input.tflite}"
@@ -201,5 +213,7 @@ rule manifest:
         f"{RESULTS}/MANIFEST.sha256",
     log:
         f"{LOGS}/manifest.log",
+    benchmark:
+        f"{BENCHMARKS}/manifest.tsv"
     shell:
         cli("write_manifest") + " --output {output} {input} > {log} 2>&1"

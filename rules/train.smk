@@ -15,7 +15,7 @@ rule train:
     log:
         f"{LOGS}/{{model}}/train-{{steps}}.log",
     benchmark:
-        f"{BENCHMARKS}/{{model}}/train-{{steps}}.tsv"
+        f"{BENCHMARKS}/train/{{model}}-{{steps}}.tsv"
     threads: run_cores()
     resources:
         mem_mb=train_mem_mb,
@@ -46,7 +46,7 @@ rule evaluate_checkpoint:
     log:
         f"{LOGS}/{{model}}/{{evaluation}}.log",
     benchmark:
-        f"{BENCHMARKS}/{{model}}/{{evaluation}}.tsv"
+        f"{BENCHMARKS}/evaluate_checkpoint/{{model}}/{{evaluation}}.tsv"
     threads: run_cores()
     resources:
         mem_mb=4000,

@@ -122,10 +122,10 @@ SHORT = ["--batch-size", "32", "--batch-norm-decay", "0.9", "--moving-average-de
 SHORT_MODEL = ["--batch-norm-decay", "0.9", "--moving-average-decay", "0.99"]
 
 
-def run(script, *args, check=True):
+def run(script, *args, check=True, cwd=None):
     """Run one of scripts/ with this interpreter; its stderr holds the log."""
     result = subprocess.run([sys.executable, str(REPO / "scripts" / script), *map(str, args)],
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, cwd=cwd)
     if check and result.returncode != 0:
         raise AssertionError(f"{script} failed:\n{result.stderr[-4000:]}")
     return result

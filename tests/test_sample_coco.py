@@ -1,4 +1,5 @@
-"""The synthetic COCO 2014 sample: layout, JSON, special cases, determinism, zips, learnability."""
+"""The synthetic COCO 2014 sample and its COCO-sized variant (--scale, here at a small count,
+same code path): layout, JSON, special cases, determinism, zips, learnability."""
 
 import hashlib
 import json
@@ -13,7 +14,8 @@ import pytest
 from PIL import Image
 from pycocotools.coco import COCO
 
-from vww.sample_coco import COCO_CATEGORIES, write_sample_coco, write_sample_zips
+from vww.sample_coco import (COCO_CATEGORIES, write_coco_scale, write_sample_coco,
+                             write_sample_zips)
 
 SPLITS = ("train2014", "val2014")
 ZIPS = ("train2014.zip", "val2014.zip", "annotations_trainval2014.zip")
@@ -21,13 +23,22 @@ FORMAT_CASES = ("grayscale", "cmyk", "png_as_jpg", "corrupt")
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "make_sample_coco.py"
 
 
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    """One default-size sample with zips: (root, zip_dir, summary, md5s)."""
-    base = tmp_path_factory.mktemp("sample")
-    summary = write_sample_coco(base / "coco")
+# Each generator with the arguments the tests use and the image counts they give.
+GENERATORS = {
+    "sample": (write_sample_coco, {}, (160, 80)),
+    "scale": (write_coco_scale, {"train_images": 120, "val_images": 60, "workers": 2},
+              (120, 60)),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(GENERATORS))
+def sample(request, tmp_path_factory):
+    """A dataset of each generator with zips: (root, zip_dir, summary, md5s, generator)."""
+    write, kwargs, _ = GENERATORS[request.param]
+    base = tmp_path_factory.mktemp(request.param)
+    summary = write(base / "coco", **kwargs)
     md5s = write_sample_zips(base / "coco", base / "zips")
-    return base / "coco", base / "zips", summary, md5s
+    return base / "coco", base / "zips", summary, md5s, request.param
 
 
 def load(root, split):
@@ -52,13 +63,20 @@ def file_hashes(directory):
             for p in sorted(directory.rglob("*")) if p.is_file()}
 
 
+def is_coco_shape(width, height):
+    """The shapes of write_coco_scale: 640x480, 480x640, 640 on the long side, or small."""
+    return (max(width, height) == 640 and min(width, height) >= 360
+            or (width, height) == (height + 100, height) and 180 <= height < 320)
+
+
 def test_layout_and_image_records(sample):
-    root, _, summary, _ = sample
+    root, _, summary, _, generator = sample
+    counts = GENERATORS[generator][2]
     assert sorted(p.name for p in root.iterdir()) == ["annotations", *SPLITS]
     assert sorted(p.name for p in (root / "annotations").iterdir()) == [
         "instances_train2014.json", "instances_val2014.json"]
     all_ids = []
-    for split, expected_count in zip(SPLITS, (160, 80)):
+    for split, expected_count in zip(SPLITS, counts):
         coco = load(root, split)
         assert sorted(coco) == ["annotations", "categories", "images", "info", "licenses"]
         names = [im["file_name"] for im in coco["images"]]
@@ -68,7 +86,10 @@ def test_layout_and_image_records(sample):
             assert set(im) == {"id", "file_name", "width", "height", "license", "coco_url",
                                "flickr_url", "date_captured"}
             assert im["file_name"] == f"COCO_{split}_{im['id']:012d}.jpg"
-            assert 320 <= im["width"] <= 640 and 320 <= im["height"] <= 640
+            if generator == "scale":
+                assert is_coco_shape(im["width"], im["height"]), im
+            else:
+                assert 320 <= im["width"] <= 640 and 320 <= im["height"] <= 640
             all_ids.append(im["id"])
         images = {im["id"]: im for im in coco["images"]}
         for ann in coco["annotations"]:
@@ -123,7 +144,7 @@ def test_pycocotools_reads_masks_and_crowd_area_matches(sample):
 
 
 def test_special_cases_have_their_property(sample):
-    root, _, summary, _ = sample
+    root, _, summary, _, _ = sample
     for split in SPLITS:
         coco = load(root, split)
         images = {im["file_name"]: im for im in coco["images"]}
@@ -139,7 +160,10 @@ def test_special_cases_have_their_property(sample):
             assert image.size == (images[name]["width"], images[name]["height"])
             return image
 
-        (gray,), (cmyk,), (png,), (corrupt,) = (cases[c] for c in FORMAT_CASES)
+        # write_coco_scale makes 0.3% of the other images grayscale too, as COCO has some.
+        (gray, *more_gray), (cmyk,), (png,), (corrupt,) = (cases[c] for c in FORMAT_CASES)
+        for name in more_gray:
+            assert (opened(name).format, opened(name).mode) == ("JPEG", "L")
         assert (opened(gray).format, opened(gray).mode) == ("JPEG", "L")
         assert (opened(cmyk).format, opened(cmyk).mode) == ("JPEG", "CMYK")
         assert png.endswith(".jpg") and opened(png).format == "PNG"
@@ -147,7 +171,7 @@ def test_special_cases_have_their_property(sample):
         assert data[:2] == b"\xff\xd8" and len(data) == 200  # a JPEG cut short
         with pytest.raises(OSError):
             Image.open(root / split / corrupt).load()
-        for name in set(images) - {gray, cmyk, png, corrupt}:
+        for name in set(images) - {gray, *more_gray, cmyk, png, corrupt}:
             assert (opened(name).format, opened(name).mode) == ("JPEG", "RGB")
 
         def anns(name):
@@ -166,7 +190,7 @@ def test_special_cases_have_their_property(sample):
 
 
 def test_about_half_of_the_images_have_a_person(sample):
-    root, _, summary, _ = sample
+    root, _, summary, _, _ = sample
     for split in SPLITS:
         coco = load(root, split)
         by_image = annotations_by_image(coco)
@@ -176,15 +200,17 @@ def test_about_half_of_the_images_have_a_person(sample):
 
 
 def test_same_arguments_give_identical_bytes(sample, tmp_path):
-    root, zip_dir, _, md5s = sample
-    write_sample_coco(tmp_path / "coco")
+    """For write_coco_scale: in one process the bytes of two worker processes."""
+    root, zip_dir, _, md5s, generator = sample
+    write, kwargs, _ = GENERATORS[generator]
+    write(tmp_path / "coco", **{**kwargs, "workers": 1} if generator == "scale" else kwargs)
     assert write_sample_zips(tmp_path / "coco", tmp_path / "zips") == md5s
     assert file_hashes(tmp_path / "coco") == file_hashes(root)
     assert file_hashes(tmp_path / "zips") == file_hashes(zip_dir)
 
 
 def test_zips_are_laid_out_like_coco_downloads(sample):
-    root, zip_dir, _, md5s = sample
+    root, zip_dir, _, md5s, _ = sample
     assert sorted(p.name for p in zip_dir.iterdir()) == sorted(ZIPS) == sorted(md5s)
     for name in ZIPS:
         assert hashlib.md5((zip_dir / name).read_bytes()).hexdigest() == md5s[name]
@@ -233,6 +259,7 @@ def _texture(crops):
     return np.abs(np.diff(crops, axis=1)).mean(axis=(1, 2))
 
 
+@pytest.mark.parametrize("sample", ["sample"], indirect=True)  # what the tests train on
 def test_person_is_learnable_from_grayscale_but_not_from_brightness(sample):
     root = sample[0]
     train_p, train_o, train_b, train_l = _crops_and_brightness(root, "train2014")
@@ -265,6 +292,29 @@ def test_cli_writes_sample_and_prints_md5_yaml(tmp_path):
     assert len(list((tmp_path / "coco" / "val2014").iterdir())) == 9
     assert not list(tmp_path.rglob("*.partial"))
     assert "train2014: 8 images" in result.stderr
+
+
+def test_cli_scale_has_coco_annotation_counts_and_image_shapes(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--scale", "--output", str(tmp_path / "coco"),
+         "--train-images", "400", "--val-images", "8", "--workers", "2"],
+        capture_output=True, text=True, check=True)
+    assert result.stdout == ""
+    coco = load(tmp_path / "coco", "train2014")
+    assert "train2014: 400 images, " in result.stderr
+    # COCO 2014 train: 604,907 annotations on 82,783 images, 7.3 per image.
+    assert 6.5 < len(coco["annotations"]) / 400 < 8.5
+    shapes = [(im["width"], im["height"]) for im in coco["images"]]
+    assert all(is_coco_shape(*shape) for shape in shapes)
+    assert 0.45 < shapes.count((640, 480)) / 400 < 0.65  # 55% as in COCO
+
+
+def test_workers_are_for_the_scale_option_only(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--output", str(tmp_path), "--workers", "1"],
+        capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "--workers is for --scale" in result.stderr
 
 
 def test_too_few_images_for_the_special_cases_are_refused(tmp_path):

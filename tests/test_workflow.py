@@ -126,6 +126,26 @@ use rule * from person_detection
 """
 
 
+def check_stage_report(workdir, snakefile, *configs):
+    """report_stages.py on a finished run: every rule that ran a job has its benchmarks;
+    jobs and disk of the shard rule agree with the files in the dataset folders."""
+    printed = snakemake(workdir, "--configfile", *configs, "--detailed-summary",
+                        snakefile=snakefile).stdout
+    # The table's lines (header first) among Snakemake's messages.
+    table = [line for line in printed.splitlines() if line.count("\t") >= 7]
+    (workdir / "outputs.tsv").write_text("\n".join(table) + "\n")
+    result = run("report_stages.py", "--benchmarks", f"{SAMPLE}/benchmarks",
+                 "--outputs", "outputs.tsv", cwd=workdir)
+    rows = {cells[0]: cells[1:] for line in result.stdout.splitlines()[2:]
+            for cells in [[cell.strip() for cell in line.strip("|").split("|")]]}
+    ran = {line.split("\t")[2] for line in table[1:]}
+    assert set(rows) - {"all rules"} == ran
+    shard_files = sorted((workdir / SAMPLE / "datasets").glob("*/re*/*-of-000*"))
+    assert int(rows["tfrecord_shard"][0]) == len(shard_files) // 2 == 4 + 2 + 4 + 2
+    kilobytes = sum(path.stat().st_size for path in shard_files) / 1000
+    assert rows["tfrecord_shard"][-1] == f"{kilobytes / 1000:,.1f} MB"
+
+
 def test_sample_workflow_is_byte_reproducible_and_learns(tmp_path):
     """Two clean runs of the sample workflow (default target) with the folder model
     fine-tuned from the person model, from folders outside the repository: the workflow's
@@ -144,6 +164,8 @@ def test_sample_workflow_is_byte_reproducible_and_learns(tmp_path):
                   REPO / "tests/folder_config.yaml", quick, snakefile=snakefile)
         manifests.append((workdir / SAMPLE / "MANIFEST.sha256").read_text())
     assert manifests[0] == manifests[1]
+    check_stage_report(workdir, snakefile, REPO / "tests/sample_config.yaml",
+                       REPO / "tests/folder_config.yaml", quick)
     listed = [line.split("  ", 1)[1] for line in manifests[0].splitlines()]
     for kind in ("records/train.record-00000-of-00004", "model.ckpt-150.index",
                  "frozen_graph.pb", "person_detection.tflite", "person_detect_model_data.cc",

@@ -10,16 +10,24 @@ high-contrast horizontal stripes; other objects are flat-filled rectangles, tria
 ellipses; backgrounds are smooth gradients with mild noise. The brightness of everything
 varies, so mean brightness does not give the label away.
 
+write_coco_scale writes the same kind of pictures at COCO 2014's own scale, to rehearse the
+main job at full size: 82,783 / 40,504 images by default, COCO's mix of image sizes (mostly
+640x480 and 480x640), about 7 annotations per image with polygons of COCO's length, crowd
+RLE masks and a few grayscale images. Each image has a random generator of its own, so
+worker processes make them in parallel and the bytes do not depend on the number of workers.
+
 Only numpy, Pillow and the standard library are used. The same arguments give byte-identical
 files with the same numpy and Pillow versions (their bundled libjpeg and zlib produce the
 bytes): one seeded numpy Generator drives everything, Pillow's encoders are deterministic for
 fixed settings, JSON is written with sorted keys and zips with fixed metadata.
 """
 
+import contextlib
 import hashlib
 import io
 import json
 import math
+import multiprocessing
 import os
 import zipfile
 from pathlib import Path
@@ -184,7 +192,7 @@ def _add_person(rng, image, anns, height_frac=None, area_frac=None):
     anns.append(_polygon_annotation(PERSON_ID, polygons))
 
 
-def _add_object(rng, image, anns):
+def _add_object(rng, image, anns, ellipse_vertices=24):
     """A flat-filled rectangle, triangle or wide ellipse of a random non-person category."""
     w, h = image.size
     kind = rng.integers(3)
@@ -199,7 +207,7 @@ def _add_object(rng, image, anns):
         points = [(x0 + rng.uniform(0, bw), y0), (x0 + bw, y0 + bh), (x0, y0 + bh)]
     else:
         points = [(x0 + bw / 2 * (1 + math.cos(a)), y0 + bh / 2 * (1 + math.sin(a)))
-                  for a in np.linspace(0, 2 * math.pi, 24, endpoint=False)]
+                  for a in np.linspace(0, 2 * math.pi, ellipse_vertices, endpoint=False)]
     points = [(round(x, 2), round(y, 2)) for x, y in points]
     ImageDraw.Draw(image).polygon(points, fill=tuple(int(c) for c in _shade(rng, 0, 255)))
     anns.append(_polygon_annotation(int(rng.choice(_OTHER_IDS)), [points]))
@@ -302,20 +310,22 @@ def _summary(coco, format_files):
     return summary
 
 
-def write_sample_coco(root, *, train_images=160, val_images=80, seed=2014):
-    """Write a synthetic COCO 2014 dataset under `root`; return a summary per split.
+def _image_record(rng, split, image_id, w, h):
+    captured = (f"2013-{rng.integers(1, 13):02d}-{rng.integers(1, 29):02d} "
+                f"{rng.integers(24):02d}:{rng.integers(60):02d}:{rng.integers(60):02d}")
+    return {"id": image_id, "file_name": f"COCO_{split}_{image_id:012d}.jpg", "width": w,
+            "height": h, "license": 1, "coco_url": "", "flickr_url": "",
+            "date_captured": captured}
 
-    Layout: root/{train2014,val2014}/COCO_<split>_%012d.jpg and
-    root/annotations/instances_{train2014,val2014}.json. Annotation files are written last,
-    so a complete annotation file means the images are complete too. Files of the same names
-    are replaced; other files already under `root` are left alone.
 
-    Summary: {split: {"images", "annotations", "person_images" (VWW label 1): int,
-    "grayscale", "cmyk", "png_as_jpg", "corrupt" (file format cases), "crowd",
-    "no_annotations", "small_person_only", "person_and_objects" (content cases):
-    sorted lists of file names}}.
+def _write_coco(root, counts, seed, split_images):
+    """The frame of both generators: image ids, the split folders, annotation ids, the JSON.
+
+    split_images(rng, split_no, split, sorted_ids) writes a split's image files and yields
+    (image record, annotations without ids, format case or None) per image, in id order.
+    Annotation files are written last, so a complete annotation file means the images are
+    complete too.
     """
-    counts = dict(zip(SPLITS, (train_images, val_images)))
     if min(counts.values()) < MIN_IMAGES_PER_SPLIT:
         raise ValueError(f"each split needs at least {MIN_IMAGES_PER_SPLIT} images "
                          f"(one per special case), got {counts}")
@@ -325,10 +335,10 @@ def write_sample_coco(root, *, train_images=160, val_images=80, seed=2014):
         path.unlink(missing_ok=True)
     rng = np.random.default_rng(seed)
     ids = rng.choice(_MAX_COCO_IMAGE_ID, size=sum(counts.values()), replace=False) + 1
-    id_lists = np.split(ids, [train_images])
+    id_lists = np.split(ids, [counts[SPLITS[0]]])
     categories = [dict(c) for c in COCO_CATEGORIES]
     next_ann_id, summary, documents = 1, {}, {}
-    for split, split_ids in zip(SPLITS, id_lists):
+    for split_no, (split, split_ids) in enumerate(zip(SPLITS, id_lists)):
         (root / split).mkdir(parents=True, exist_ok=True)
         coco = {"info": {"description": "Synthetic sample in the COCO 2014 format "
                                         "(person-detection workflow test data)",
@@ -338,29 +348,131 @@ def write_sample_coco(root, *, train_images=160, val_images=80, seed=2014):
                               "url": "https://creativecommons.org/publicdomain/zero/1.0/"}],
                 "images": [], "annotations": [], "categories": categories}
         format_files = {}
-        for index, (image_id, plan) in enumerate(zip(sorted(split_ids.tolist()),
-                                                     _plans(rng, len(split_ids)))):
-            w, h = (int(v) for v in rng.integers(320, 641, size=2))
-            name = f"COCO_{split}_{image_id:012d}.jpg"
-            captured = (f"2013-{rng.integers(1, 13):02d}-{rng.integers(1, 29):02d} "
-                        f"{rng.integers(24):02d}:{rng.integers(60):02d}:{rng.integers(60):02d}")
-            coco["images"].append({"id": image_id, "file_name": name, "width": w, "height": h,
-                                   "license": 1, "coco_url": "", "flickr_url": "",
-                                   "date_captured": captured})
-            image, anns = _draw(rng, plan, w, h)
+        for record, anns, case in split_images(rng, split_no, split, sorted(split_ids.tolist())):
+            coco["images"].append(record)
             for ann in anns:
-                coco["annotations"].append({"id": next_ann_id, "image_id": image_id, **ann})
+                coco["annotations"].append({"id": next_ann_id, "image_id": record["id"], **ann})
                 next_ann_id += 1
-            case = _FORMAT_CASES[index] if index < len(_FORMAT_CASES) else None
             if case:
-                format_files[case] = [name]
-            _atomic_write(root / split / name, _encode(image, case))
+                format_files.setdefault(case, []).append(record["file_name"])
         documents[split] = coco
         summary[split] = _summary(coco, format_files)
     (root / "annotations").mkdir(parents=True, exist_ok=True)
     for split, coco in documents.items():
         _atomic_write(annotation_files[split], _json_bytes(coco))
     return summary
+
+
+def write_sample_coco(root, *, train_images=160, val_images=80, seed=2014):
+    """Write a synthetic COCO 2014 dataset under `root`; return a summary per split.
+
+    Layout: root/{train2014,val2014}/COCO_<split>_%012d.jpg and
+    root/annotations/instances_{train2014,val2014}.json. Files of the same names are
+    replaced; other files already under `root` are left alone.
+
+    Summary: {split: {"images", "annotations", "person_images" (VWW label 1): int,
+    "grayscale", "cmyk", "png_as_jpg", "corrupt" (file format cases), "crowd",
+    "no_annotations", "small_person_only", "person_and_objects" (content cases):
+    sorted lists of file names}}.
+    """
+    root = Path(root)
+
+    def split_images(rng, split_no, split, image_ids):
+        for index, (image_id, plan) in enumerate(zip(image_ids, _plans(rng, len(image_ids)))):
+            w, h = (int(v) for v in rng.integers(320, 641, size=2))
+            record = _image_record(rng, split, image_id, w, h)
+            image, anns = _draw(rng, plan, w, h)
+            case = _FORMAT_CASES[index] if index < len(_FORMAT_CASES) else None
+            _atomic_write(root / split / record["file_name"], _encode(image, case))
+            yield record, anns, case
+
+    return _write_coco(root, dict(zip(SPLITS, (train_images, val_images))), seed, split_images)
+
+
+# COCO 2014's scale, for write_coco_scale. Images per split; the shares of image shapes
+# (COCO's images are at most 640 px, most of them 640x480 or 480x640); about 7 annotations
+# per image, persons in about 45% of the images, crowd regions in about 1%, and some images
+# grayscale.
+COCO_2014_IMAGES = {"train2014": 82783, "val2014": 40504}
+_COCO_SHAPES = (("640x480", 0.55), ("480x640", 0.15), ("landscape", 0.20),
+                ("portrait", 0.05), ("small", 0.05))
+_COCO_PLANS = (("person", 0.44), ("small_person_only", 0.02), ("crowd", 0.01),
+               ("no_annotations", 0.01), ("objects", 0.52))
+_GRAYSCALE_SHARE = 0.003
+
+
+def _pick(rng, table):
+    """A name from ((name, share), ...) tables whose shares add up to 1."""
+    names, shares = zip(*table)
+    return names[int(rng.choice(len(names), p=shares))]
+
+
+def _coco_image_size(rng):
+    shape = _pick(rng, _COCO_SHAPES)
+    side = int(rng.integers(360, 640))  # the shorter side of a landscape or portrait image
+    return {"640x480": (640, 480), "480x640": (480, 640), "landscape": (640, side),
+            "portrait": (side, 640), "small": (side // 2 + 100, side // 2)}[shape]
+
+
+def _draw_coco_scene(rng, plan, w, h):
+    """Like _draw, with COCO's numbers: more objects per image, several persons, and
+    ellipse outlines of COCO's polygon length (the instances JSON gets COCO's order of size)."""
+    image, anns = _background(rng, w, h), []
+    objects = 0 if plan == "no_annotations" else int(rng.poisson(7.5 if plan == "objects" else 5))
+    if plan in ("objects", "person_and_objects"):
+        objects = max(objects, 1)
+    for _ in range(objects):
+        _add_object(rng, image, anns, ellipse_vertices=int(rng.integers(32, 128)))
+    if plan in ("person", "person_and_objects"):
+        for index in range(1 + rng.poisson(1.5)):
+            _add_person(rng, image, anns, height_frac=rng.uniform(0.2, 0.8) if index else
+                        rng.uniform(0.5, 1.0))
+    elif plan == "small_person_only":
+        for _ in range(rng.integers(1, 4)):
+            _add_person(rng, image, anns, area_frac=rng.uniform(0.001, 0.003))
+    elif plan == "crowd":
+        _add_crowd(rng, image, anns)
+    return image, anns
+
+
+def _coco_scale_image(task):
+    """Write one image of write_coco_scale (in a worker process); return what
+    split_images yields. Its random generator is seeded by (seed, split, index) alone."""
+    root, seed, split_no, split, index, image_id = task
+    rng = np.random.default_rng((seed, split_no, index))
+    w, h = _coco_image_size(rng)
+    record = _image_record(rng, split, image_id, w, h)
+    special = (_FORMAT_CASES + _CONTENT_CASES)[index] if index < MIN_IMAGES_PER_SPLIT else None
+    plan = special if special in _CONTENT_CASES else _pick(rng, _COCO_PLANS)
+    image, anns = _draw_coco_scene(rng, plan, w, h)
+    case = (special if special in _FORMAT_CASES
+            else "grayscale" if rng.random() < _GRAYSCALE_SHARE else None)
+    _atomic_write(Path(root) / split / record["file_name"], _encode(image, case))
+    return record, anns, case
+
+
+def write_coco_scale(root, *, train_images=COCO_2014_IMAGES["train2014"],
+                     val_images=COCO_2014_IMAGES["val2014"], seed=2014, workers=None):
+    """Write a synthetic COCO 2014 of COCO's size under `root` with `workers` processes
+    (default: every CPU); return a summary per split, as write_sample_coco does.
+
+    Same layout and special cases as write_sample_coco, at COCO's image sizes and
+    annotation counts. The bytes depend on the arguments, not on the number of workers.
+    """
+    root = Path(root)
+    workers = workers or os.cpu_count()
+    with (multiprocessing.Pool(workers) if workers > 1 else contextlib.nullcontext()) as pool:
+
+        def split_images(rng, split_no, split, image_ids):
+            tasks = ((str(root), seed, split_no, split, index, image_id)
+                     for index, image_id in enumerate(image_ids))
+            if pool:
+                yield from pool.imap(_coco_scale_image, tasks, chunksize=64)
+            else:
+                yield from map(_coco_scale_image, tasks)
+
+        return _write_coco(root, dict(zip(SPLITS, (train_images, val_images))), seed,
+                           split_images)
 
 
 def write_sample_zips(root, zip_dir):
@@ -379,8 +491,10 @@ def write_sample_zips(root, zip_dir):
     members["annotations_trainval2014.zip"] = [f"annotations/instances_{s}.json" for s in SPLITS]
     md5s = {}
     for zip_name, names in members.items():
-        out = io.BytesIO()
-        with zipfile.ZipFile(out, "w") as archive:
+        target = zip_dir / zip_name
+        partial = target.with_name(f".{zip_name}.partial")
+        # Streamed member by member: the zips of write_coco_scale are gigabytes.
+        with zipfile.ZipFile(partial, "w") as archive:
             for name in sorted(names):
                 info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
                 info.create_system = 3  # Unix, whatever the host
@@ -388,6 +502,8 @@ def write_sample_zips(root, zip_dir):
                 info.compress_type = (zipfile.ZIP_DEFLATED if name.endswith(".json")
                                       else zipfile.ZIP_STORED)
                 archive.writestr(info, (root / name).read_bytes())
-        _atomic_write(zip_dir / zip_name, out.getvalue())
-        md5s[zip_name] = hashlib.md5(out.getvalue(), usedforsecurity=False).hexdigest()
+        with open(partial, "rb") as written:
+            md5s[zip_name] = hashlib.file_digest(
+                written, lambda: hashlib.md5(usedforsecurity=False)).hexdigest()
+        os.replace(partial, target)
     return md5s
