@@ -14,12 +14,12 @@ if config["sample_dataset"] is not None:
             val_images=directory(coco_images_dir("val")),
             train_instances=coco_instances("train"),
             val_instances=coco_instances("val"),
-        params:
-            sample=config["sample_dataset"],
         log:
             f"{LOGS}/make_sample_coco.log",
         benchmark:
             f"{BENCHMARKS}/make_sample_coco.tsv"
+        params:
+            sample=config["sample_dataset"],
         shell:
             cli("make_sample_coco") + " --output $(dirname {output.train_images})"
             " --train-images {params.sample[train_images]}"
@@ -29,22 +29,22 @@ if config["sample_dataset"] is not None:
 elif config["download"]:
 
     rule download_coco_zip:
-        # Compute nodes of clusters often have no internet: download where Snakemake runs.
-        localrule: True
         output:
             downloaded_zip(f"{ZIP_DIR}/{{zip_name}}"),
+        log:
+            f"{LOGS}/download/{{zip_name}}.log",
+        benchmark:
+            f"{BENCHMARKS}/download_coco_zip/{{zip_name}}.tsv"
+        # Compute nodes of clusters often have no internet: download where Snakemake runs.
+        localrule: True
+        resources:
+            runtime=24 * 60,
         params:
             url=zip_url,
             md5=zip_md5,
             # How to download, not what. Snakemake does not record a param of this type (a
             # str or number it would), so changing a limit does not redo a finished download.
             limits=SimpleNamespace(**config["download_limits"]),
-        log:
-            f"{LOGS}/download/{{zip_name}}.log",
-        benchmark:
-            f"{BENCHMARKS}/download_coco_zip/{{zip_name}}.tsv"
-        resources:
-            runtime=24 * 60,
         shell:
             cli("download_coco") + " --url {params.url} --md5 {params.md5}"
             " --min-rate-kib-s {params.limits.min_rate_kib_s}"

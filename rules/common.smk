@@ -45,6 +45,43 @@ wildcard_constraints:
     zip_name="|".join(re.escape(name) for name in ZIP_URL_PATHS),
 
 
+# Every file the workflow makes under results_dir, defined once. Rules name a file by its key
+# with the wildcards left in; the lists of what `all` and the manifest hold fill them in.
+RESULT_FILES = {
+    "vww_annotations": "datasets/{dataset}/annotations/{split}.json",
+    "labels": "datasets/{dataset}/labels.txt",
+    "records": "datasets/{dataset}/records/{split}.record-{shard}-of-{num_shards}",
+    "shard_report": "datasets/{dataset}/reports/{split}-{shard}-of-{num_shards}.json",
+    "dataset_summary": "datasets/{dataset}/summary.json",
+    "checkpoint_index": "{model}/train/model.ckpt-{steps}.index",
+    "checkpoint_data": "{model}/train/model.ckpt-{steps}.data-00000-of-00001",
+    "evaluation": "{model}/{evaluation}.json",
+    "inference_graph": "{model}/export/inference_graph.pb",
+    "frozen_graph": "{model}/export/frozen_graph.pb",
+    "tflite": "{model}/{model}.tflite",
+    "tflite_eval": "{model}/tflite_eval.json",
+    "micro_check": "{model}/micro_check.json",
+    "c_source": "{model}/c/{c_file}.cc",
+    "c_header": "{model}/c/{c_file}.h",
+    "model_json": "{model}/model.json",
+    "model_summary": "{model}/summary.json",
+    "training_curves": "{model}/report/training_curves.png",
+    "confusion_matrix": "{model}/report/confusion_matrix.png",
+    "val_predictions": "{model}/report/val_predictions.png",
+    "manifest": "MANIFEST.sha256",
+}
+
+
+def result(name, **values):
+    """The path of RESULT_FILES[name] under results_dir, with the wildcards in `values`
+    filled in and the others left as wildcards."""
+    return re.sub(
+        r"\{(\w+)\}",
+        lambda field: str(values.get(field[1], field[0])),
+        f"{RESULTS}/{RESULT_FILES[name]}",
+    )
+
+
 def coco_images_dir(split):
     return f"{COCO_DIR}/{split}2014"
 
@@ -80,10 +117,17 @@ def dataset_source(model):
     depend on."""
     settings = config["models"][model]
     if settings["source"] == "folder":
-        return {"source": "folder", "folder": settings["folder"],
-                "class_names": settings["class_names"]}
-    return {"source": "coco", "folder": COCO_DIR, "category": settings["category"],
-            "area_threshold": settings["area_threshold"]}
+        return {
+            "source": "folder",
+            "folder": settings["folder"],
+            "class_names": settings["class_names"],
+        }
+    return {
+        "source": "coco",
+        "folder": COCO_DIR,
+        "category": settings["category"],
+        "area_threshold": settings["area_threshold"],
+    }
 
 
 def dataset_id(model):
@@ -108,14 +152,17 @@ def check_init_from():
         while base is not None:
             key = f"models.{chain[-1]}.init_from"
             if base not in config["models"]:
-                raise WorkflowError(f"{key}: {base!r} is not a model in config; models: "
-                                    + ", ".join(MODELS))
+                raise WorkflowError(
+                    f"{key}: {base!r} is not a model in config; models: " + ", ".join(MODELS)
+                )
             if base in chain:
                 raise WorkflowError(f"{key}: {' -> '.join(chain + [base])} is a cycle")
             for setting in ("grayscale", "depth_multiplier"):
                 if config["models"][base][setting] != config["models"][chain[-1]][setting]:
-                    raise WorkflowError(f"{key}: {base!r} has another {setting}, so its "
-                                        "weights cannot start this model")
+                    raise WorkflowError(
+                        f"{key}: {base!r} has another {setting}, so its "
+                        "weights cannot start this model"
+                    )
             chain.append(base)
             base = config["models"][base].get("init_from")
 
@@ -126,8 +173,10 @@ check_init_from()
 def log_container_images():
     """Under --sdm apptainer, the image of every rule that runs code (a dry run of
     Snakemake shows none), once per run: not in each cluster job."""
-    if (workflow.is_main_process
-            and DeploymentMethod.APPTAINER in workflow.deployment_settings.deployment_method):
+    if (
+        workflow.is_main_process
+        and DeploymentMethod.APPTAINER in workflow.deployment_settings.deployment_method
+    ):
         for step in sorted(workflow.rules, key=lambda step: step.name):
             if step.is_shell:
                 logger.info(f"rule {step.name} runs in {step.container_img}")
@@ -138,84 +187,71 @@ def pinned_container_image():
     move, and Snakemake keeps the first image it pulled for a URI, so outputs would depend
     on when and where the image was first pulled."""
     image = config["container_image"]
-    if re.match(r"[a-z][a-z0-9+.-]*://", image) and not re.search(r"@sha256:[0-9a-f]{64}$",
-                                                                  image):
+    if re.match(r"[a-z][a-z0-9+.-]*://", image) and not re.search(r"@sha256:[0-9a-f]{64}$", image):
         raise WorkflowError(
             f"container_image: {image!r} is not pinned by digest, so the image behind it "
             "can change: name it as URI@sha256:<64 hex digits> (for example "
             "docker://ghcr.io/OWNER/person-detection@sha256:..., the digest the CI's "
-            "publish job prints), or give a local .sif file")
+            "publish job prints), or give a local .sif file"
+        )
     return image
 
 
 def datasets_from(source):
     """A wildcard pattern matching exactly the dataset ids of `source` (coco or folder)."""
-    ids = [re.escape(d) for d, settings in sorted(DATASETS.items())
-           if settings["source"] == source]
+    ids = [re.escape(d) for d, settings in sorted(DATASETS.items()) if settings["source"] == source]
     return "|".join(ids) or "(?!)"  # (?!) matches nothing
-
-
-def dataset_dir(dataset):
-    return f"{RESULTS}/datasets/{dataset}"
 
 
 def num_shards(split):
     return config["dataset"][f"{split}_shards"]
 
 
-def shard_records(dataset, split):
+def shard_files(name, dataset, split):
+    """A split's shard files of `name` (records or shard_report), in shard order."""
     n = num_shards(split)
     return [
-        f"{dataset_dir(dataset)}/records/{split}.record-{shard:05d}-of-{n:05d}"
-        for shard in range(n)
-    ]
-
-
-def shard_reports(dataset, split):
-    n = num_shards(split)
-    return [
-        f"{dataset_dir(dataset)}/reports/{split}-{shard:05d}-of-{n:05d}.json"
+        result(name, dataset=dataset, split=split, shard=f"{shard:05d}", num_shards=f"{n:05d}")
         for shard in range(n)
     ]
 
 
 def dataset_outputs(dataset):
     return [
-        *shard_records(dataset, "train"),
-        *shard_records(dataset, "val"),
-        f"{dataset_dir(dataset)}/labels.txt",
-        f"{dataset_dir(dataset)}/summary.json",
+        *shard_files("records", dataset, "train"),
+        *shard_files("records", dataset, "val"),
+        result("labels", dataset=dataset),
+        result("dataset_summary", dataset=dataset),
     ]
 
 
-def final_checkpoint(model):
-    """The .index file of the checkpoint a model's training ends with."""
-    steps = config["models"][model]["steps"]
-    return f"{RESULTS}/{model}/train/model.ckpt-{steps}.index"
+def final_checkpoint(model, part="checkpoint_index"):
+    """The .index file (or `part`) of the checkpoint a model's training ends with."""
+    return result(part, model=model, steps=config["models"][model]["steps"])
 
 
 def c_names(model):
     """(file name stem, array name) of a model's C source; default from the model name."""
     settings = config["models"][model]
     stem = re.sub(r"\W", "_", model)
-    return (settings.get("c_file_name", f"{stem}_model_data"),
-            settings.get("c_array_name", f"g_{stem}_model_data"))
-
-
-def c_source_path(model, suffix):
-    return f"{RESULTS}/{model}/c/{c_names(model)[0]}{suffix}"
+    return (
+        settings.get("c_file_name", f"{stem}_model_data"),
+        settings.get("c_array_name", f"g_{stem}_model_data"),
+    )
 
 
 def model_outputs(model):
     """Everything `all` builds for a model."""
+    c_file = c_names(model)[0]
     return [
-        f"{RESULTS}/{model}/summary.json",
-        f"{RESULTS}/{model}/model.json",
-        c_source_path(model, ".cc"),
-        c_source_path(model, ".h"),
-        f"{RESULTS}/{model}/report/training_curves.png",
-        f"{RESULTS}/{model}/report/confusion_matrix.png",
-        f"{RESULTS}/{model}/report/val_predictions.png",
+        result("model_summary", model=model),
+        result("model_json", model=model),
+        result("c_source", model=model, c_file=c_file),
+        result("c_header", model=model, c_file=c_file),
+        *(
+            result(figure, model=model)
+            for figure in ("training_curves", "confusion_matrix", "val_predictions")
+        ),
     ]
 
 
@@ -224,17 +260,31 @@ def manifest_inputs():
     paths = []
     for dataset in sorted(DATASETS):
         paths += dataset_outputs(dataset)
-        paths += [f"{dataset_dir(dataset)}/annotations/{split}.json" for split in SPLITS]
+        paths += [result("vww_annotations", dataset=dataset, split=split) for split in SPLITS]
     for model in MODELS:
-        index = final_checkpoint(model)
-        paths += [index, index.replace(".index", ".data-00000-of-00001")]
-        paths += [f"{RESULTS}/{model}/{name}" for name in (
-            "export/inference_graph.pb", "export/frozen_graph.pb", f"{model}.tflite",
-            "eval.json", "tflite_eval.json", "micro_check.json", "summary.json",
-            "model.json")]
-        paths += [c_source_path(model, ".cc"), c_source_path(model, ".h")]
-        if config["models"][model].get("init_from"):
-            paths.append(f"{RESULTS}/{model}/eval_init.json")
+        c_file = c_names(model)[0]
+        evaluations = (
+            ["eval", "eval_init"] if config["models"][model].get("init_from") else ["eval"]
+        )
+        paths += [
+            final_checkpoint(model),
+            final_checkpoint(model, "checkpoint_data"),
+            *(result("evaluation", model=model, evaluation=e) for e in evaluations),
+            *(
+                result(name, model=model, c_file=c_file)
+                for name in (
+                    "inference_graph",
+                    "frozen_graph",
+                    "tflite",
+                    "tflite_eval",
+                    "micro_check",
+                    "model_summary",
+                    "model_json",
+                    "c_source",
+                    "c_header",
+                )
+            ),
+        ]
     return paths
 
 
@@ -256,26 +306,28 @@ def train_mem_mb(wildcards, input):
     (image_cache.job_memory_mb; auto: when they fit this machine's memory). Snakemake asks
     again once the dataset's summary exists, so the figure follows the dataset's size."""
     summary = Path(input.summary)
-    image_bytes = (json.loads(summary.read_text())["train"]["decoded_bytes"]
-                   if summary.is_file() else None)
-    return image_cache.job_memory_mb(config["models"][wildcards.model]["cache_images"],
-                                     image_bytes, image_cache.host_memory_mb())
+    image_bytes = (
+        json.loads(summary.read_text())["train"]["decoded_bytes"] if summary.is_file() else None
+    )
+    return image_cache.job_memory_mb(
+        config["models"][wildcards.model]["cache_images"], image_bytes, image_cache.host_memory_mb()
+    )
 
 
 def model_train_records(wildcards):
-    return shard_records(dataset_id(wildcards.model), "train")
+    return shard_files("records", dataset_id(wildcards.model), "train")
 
 
 def model_val_records(wildcards):
-    return shard_records(dataset_id(wildcards.model), "val")
+    return shard_files("records", dataset_id(wildcards.model), "val")
 
 
 def model_labels(wildcards):
-    return f"{dataset_dir(dataset_id(wildcards.model))}/labels.txt"
+    return result("labels", dataset=dataset_id(wildcards.model))
 
 
 def model_dataset_summary(wildcards):
-    return f"{dataset_dir(dataset_id(wildcards.model))}/summary.json"
+    return result("dataset_summary", dataset=dataset_id(wildcards.model))
 
 
 def model_final_checkpoint(wildcards):
@@ -296,9 +348,11 @@ def model_init_flags(wildcards, input):
     base = init_model(wildcards)
     if not base:
         return ""
-    return (f"--init-checkpoint {input.init.removesuffix('.index')}"
-            f" --init-weights {config['models'][base]['eval_weights']}"
-            f" --init-scope {config['models'][wildcards.model]['init_scope']}")
+    return (
+        f"--init-checkpoint {input.init.removesuffix('.index')}"
+        f" --init-weights {config['models'][base]['eval_weights']}"
+        f" --init-scope {config['models'][wildcards.model]['init_scope']}"
+    )
 
 
 def evaluated_model(wildcards):
@@ -319,7 +373,9 @@ def evaluated_model_flags(wildcards):
 
 
 def model_init_eval(wildcards):
-    return f"{RESULTS}/{wildcards.model}/eval_init.json" if init_model(wildcards) else []
+    if not init_model(wildcards):
+        return []
+    return result("evaluation", model=wildcards.model, evaluation="eval_init")
 
 
 def init_eval_flag(wildcards, input):
@@ -355,12 +411,13 @@ def model_c_array(wildcards):
     return c_names(wildcards.model)[1]
 
 
-def model_c_source(wildcards):
-    return c_source_path(wildcards.model, ".cc")
+def model_c_file(name):
+    """An input function: the model's C source or header (`name`: c_source, c_header)."""
 
+    def path(wildcards):
+        return result(name, model=wildcards.model, c_file=c_names(wildcards.model)[0])
 
-def model_c_header(wildcards):
-    return c_source_path(wildcards.model, ".h")
+    return path
 
 
 def split_instances(wildcards):
@@ -396,18 +453,18 @@ def max_image_side_flag():
     return f"--max-image-side {config['dataset']['max_image_side'] or 0}"
 
 
-def train_shard_reports(wildcards):
-    return shard_reports(wildcards.dataset, "train")
+def split_shard_reports(split):
+    """An input function: the dataset's shard reports of `split`."""
 
+    def reports(wildcards):
+        return shard_files("shard_report", wildcards.dataset, split)
 
-def val_shard_reports(wildcards):
-    return shard_reports(wildcards.dataset, "val")
+    return reports
 
 
 def summary_split_args(wildcards, input):
     return " ".join(
-        f"--split {split} {input[split]} {' '.join(input[f'{split}_reports'])}"
-        for split in SPLITS
+        f"--split {split} {input[split]} {' '.join(input[f'{split}_reports'])}" for split in SPLITS
     )
 
 

@@ -6,19 +6,19 @@ rule vww_annotations:
     input:
         split_instances,
     output:
-        f"{RESULTS}/datasets/{{dataset}}/annotations/{{split}}.json",
-    wildcard_constraints:
-        dataset=datasets_from("coco"),
-    params:
-        category=dataset_setting("category"),
-        area_threshold=dataset_setting("area_threshold"),
+        result("vww_annotations"),
     log:
         f"{LOGS}/datasets/{{dataset}}/annotations_{{split}}.log",
     benchmark:
         f"{BENCHMARKS}/vww_annotations/{{dataset}}/{{split}}.tsv"
+    wildcard_constraints:
+        dataset=datasets_from("coco"),
     resources:
         # the train instances JSON is 450 MB once parsed into Python objects, several GB
         mem_mb=6000,
+    params:
+        category=dataset_setting("category"),
+        area_threshold=dataset_setting("area_threshold"),
     shell:
         cli("make_vww_annotations") + " --instances {input}"
         " --category {params.category:q} --area-threshold {params.area_threshold}"
@@ -29,16 +29,16 @@ rule folder_annotations:
     input:
         folder_split_files,
     output:
-        f"{RESULTS}/datasets/{{dataset}}/annotations/{{split}}.json",
+        result("vww_annotations"),
+    log:
+        f"{LOGS}/datasets/{{dataset}}/annotations_{{split}}.log",
+    benchmark:
+        f"{BENCHMARKS}/folder_annotations/{{dataset}}/{{split}}.tsv"
     wildcard_constraints:
         dataset=datasets_from("folder"),
     params:
         folder=dataset_setting("folder"),
         class_names=dataset_setting("class_names"),
-    log:
-        f"{LOGS}/datasets/{{dataset}}/annotations_{{split}}.log",
-    benchmark:
-        f"{BENCHMARKS}/folder_annotations/{{dataset}}/{{split}}.tsv"
     shell:
         cli("index_image_folder") + " --folder {params.folder:q} --split {wildcards.split}"
         " --class-names {params.class_names:q} --output {output} > {log} 2>&1"
@@ -46,9 +46,9 @@ rule folder_annotations:
 
 rule label_map:
     input:
-        f"{RESULTS}/datasets/{{dataset}}/annotations/train.json",
+        result("vww_annotations", split="train"),
     output:
-        f"{RESULTS}/datasets/{{dataset}}/labels.txt",
+        result("labels"),
     log:
         f"{LOGS}/datasets/{{dataset}}/label_map.log",
     benchmark:
@@ -59,13 +59,11 @@ rule label_map:
 
 rule tfrecord_shard:
     input:
-        annotations=f"{RESULTS}/datasets/{{dataset}}/annotations/{{split}}.json",
+        annotations=result("vww_annotations"),
         images=dataset_images_dir,
     output:
-        records=f"{RESULTS}/datasets/{{dataset}}/records/{{split}}.record-{{shard}}-of-{{num_shards}}",
-        report=f"{RESULTS}/datasets/{{dataset}}/reports/{{split}}-{{shard}}-of-{{num_shards}}.json",
-    params:
-        max_image_side=max_image_side_flag(),
+        records=result("records"),
+        report=result("shard_report"),
     log:
         f"{LOGS}/datasets/{{dataset}}/{{split}}-{{shard}}-of-{{num_shards}}.log",
     benchmark:
@@ -74,6 +72,8 @@ rule tfrecord_shard:
     resources:
         mem_mb=2000,
         runtime=60,
+    params:
+        max_image_side=max_image_side_flag(),
     shell:
         cli("build_tfrecord_shard") + " --annotations {input.annotations}"
         " --images {input.images} --shard {wildcards.shard} --num-shards {wildcards.num_shards}"
@@ -82,20 +82,20 @@ rule tfrecord_shard:
 
 rule dataset_summary:
     input:
-        train=f"{RESULTS}/datasets/{{dataset}}/annotations/train.json",
-        val=f"{RESULTS}/datasets/{{dataset}}/annotations/val.json",
-        train_reports=train_shard_reports,
-        val_reports=val_shard_reports,
+        train=result("vww_annotations", split="train"),
+        val=result("vww_annotations", split="val"),
+        train_reports=split_shard_reports("train"),
+        val_reports=split_shard_reports("val"),
     output:
-        f"{RESULTS}/datasets/{{dataset}}/summary.json",
-    params:
-        splits=summary_split_args,
-        max_skipped=config["dataset"]["max_skipped_fraction"],
-        duplicates="--allow-duplicates" if config["dataset"]["allow_duplicates"] else "",
+        result("dataset_summary"),
     log:
         f"{LOGS}/datasets/{{dataset}}/summary.log",
     benchmark:
         f"{BENCHMARKS}/dataset_summary/{{dataset}}.tsv"
+    params:
+        splits=summary_split_args,
+        max_skipped=config["dataset"]["max_skipped_fraction"],
+        duplicates="--allow-duplicates" if config["dataset"]["allow_duplicates"] else "",
     shell:
         cli("summarize_dataset") + " {params.splits}"
         " --max-skipped-fraction {params.max_skipped} {params.duplicates}"

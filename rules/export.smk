@@ -3,30 +3,30 @@
 
 rule export_inference_graph:
     output:
-        f"{RESULTS}/{{model}}/export/inference_graph.pb",
-    params:
-        recipe=model_eval_flags,
+        result("inference_graph"),
     log:
         f"{LOGS}/{{model}}/export_inference_graph.log",
     benchmark:
         f"{BENCHMARKS}/export_inference_graph/{{model}}.tsv"
+    params:
+        recipe=model_eval_flags,
     shell:
         cli("export_inference_graph") + " --output {output} {params.recipe} > {log} 2>&1"
 
 
 rule freeze_graph:
     input:
-        graph=f"{RESULTS}/{{model}}/export/inference_graph.pb",
+        graph=result("inference_graph"),
         index=model_final_checkpoint,
     output:
-        f"{RESULTS}/{{model}}/export/frozen_graph.pb",
-    params:
-        checkpoint=checkpoint_prefix,
-        weights=model_setting("eval_weights"),
+        result("frozen_graph"),
     log:
         f"{LOGS}/{{model}}/freeze_graph.log",
     benchmark:
         f"{BENCHMARKS}/freeze_graph/{{model}}.tsv"
+    params:
+        checkpoint=checkpoint_prefix,
+        weights=model_setting("eval_weights"),
     shell:
         cli("freeze_graph") + " --graph {input.graph} --checkpoint {params.checkpoint}"
         " --eval-weights {params.weights} --output {output} > {log} 2>&1"
@@ -34,19 +34,19 @@ rule freeze_graph:
 
 rule quantize:
     input:
-        frozen=f"{RESULTS}/{{model}}/export/frozen_graph.pb",
+        frozen=result("frozen_graph"),
         records=model_val_records,
     output:
-        f"{RESULTS}/{{model}}/{{model}}.tflite",
-    params:
-        images=model_setting("calibration_images"),
-        input_flags=model_input_flags,
+        result("tflite"),
     log:
         f"{LOGS}/{{model}}/quantize.log",
     benchmark:
         f"{BENCHMARKS}/quantize/{{model}}.tsv"
     resources:
         mem_mb=4000,
+    params:
+        images=model_setting("calibration_images"),
+        input_flags=model_input_flags,
     shell:
         cli("quantize") + " --frozen-graph {input.frozen} --records {input.records}"
         " --num-images {params.images} {params.input_flags} --output {output} > {log} 2>&1"
@@ -54,19 +54,19 @@ rule quantize:
 
 rule evaluate_tflite:
     input:
-        tflite=f"{RESULTS}/{{model}}/{{model}}.tflite",
-        float_eval=f"{RESULTS}/{{model}}/eval.json",
+        tflite=result("tflite"),
+        float_eval=result("evaluation", evaluation="eval"),
         records=model_val_records,
     output:
-        f"{RESULTS}/{{model}}/tflite_eval.json",
-    params:
-        input_flags=model_input_flags,
+        result("tflite_eval"),
     log:
         f"{LOGS}/{{model}}/evaluate_tflite.log",
     benchmark:
         f"{BENCHMARKS}/evaluate_tflite/{{model}}.tsv"
     resources:
         runtime=120,
+    params:
+        input_flags=model_input_flags,
     shell:
         cli("evaluate_tflite") + " --tflite {input.tflite} --records {input.records}"
         " --float-eval {input.float_eval} {params.input_flags} --output {output} > {log} 2>&1"
@@ -74,19 +74,19 @@ rule evaluate_tflite:
 
 rule check_micro:
     input:
-        tflite=f"{RESULTS}/{{model}}/{{model}}.tflite",
+        tflite=result("tflite"),
         records=model_val_records,
     output:
-        f"{RESULTS}/{{model}}/micro_check.json",
-    params:
-        images=model_setting("micro_check_images"),
-        input_flags=model_input_flags,
+        result("micro_check"),
     log:
         f"{LOGS}/{{model}}/check_micro.log",
     benchmark:
         f"{BENCHMARKS}/check_micro/{{model}}.tsv"
     resources:
         runtime=180,
+    params:
+        images=model_setting("micro_check_images"),
+        input_flags=model_input_flags,
     shell:
         cli("check_micro") + " --tflite {input.tflite} --records {input.records}"
         " --num-images {params.images} {params.input_flags} --output {output} > {log} 2>&1"
@@ -94,16 +94,16 @@ rule check_micro:
 
 rule c_source:
     input:
-        f"{RESULTS}/{{model}}/{{model}}.tflite",
+        result("tflite"),
     output:
-        source=f"{RESULTS}/{{model}}/c/{{c_file}}.cc",
-        header=f"{RESULTS}/{{model}}/c/{{c_file}}.h",
-    params:
-        array=model_c_array,
+        source=result("c_source"),
+        header=result("c_header"),
     log:
         f"{LOGS}/{{model}}/c_source-{{c_file}}.log",
     benchmark:
         f"{BENCHMARKS}/c_source/{{model}}-{{c_file}}.tsv"
+    params:
+        array=model_c_array,
     shell:
         cli("write_c_source") + " --tflite {input} --array-name {params.array}"
         " --output {output.source} > {log} 2>&1"
@@ -112,18 +112,18 @@ rule c_source:
 rule describe_model:
     input:
         labels=model_labels,
-        tflite=f"{RESULTS}/{{model}}/{{model}}.tflite",
+        tflite=result("tflite"),
         index=model_final_checkpoint,
     output:
-        f"{RESULTS}/{{model}}/model.json",
-    params:
-        checkpoint=checkpoint_prefix,
-        max_image_side=max_image_side_flag(),
-        recipe=model_eval_flags,
+        result("model_json"),
     log:
         f"{LOGS}/{{model}}/describe_model.log",
     benchmark:
         f"{BENCHMARKS}/describe_model/{{model}}.tsv"
+    params:
+        checkpoint=checkpoint_prefix,
+        max_image_side=max_image_side_flag(),
+        recipe=model_eval_flags,
     shell:
         cli("describe_model") + " --labels {input.labels} --tflite {input.tflite}"
         " --checkpoint {params.checkpoint} {params.max_image_side} {params.recipe}"
@@ -132,17 +132,17 @@ rule describe_model:
 
 rule model_summary:
     input:
-        eval=f"{RESULTS}/{{model}}/eval.json",
-        tflite_eval=f"{RESULTS}/{{model}}/tflite_eval.json",
-        micro_check=f"{RESULTS}/{{model}}/micro_check.json",
-        tflite=f"{RESULTS}/{{model}}/{{model}}.tflite",
-        frozen=f"{RESULTS}/{{model}}/export/frozen_graph.pb",
-        source=model_c_source,
-        header=model_c_header,
+        eval=result("evaluation", evaluation="eval"),
+        tflite_eval=result("tflite_eval"),
+        micro_check=result("micro_check"),
+        tflite=result("tflite"),
+        frozen=result("frozen_graph"),
+        source=model_c_file("c_source"),
+        header=model_c_file("c_header"),
         init_eval=model_init_eval,
     output:
         report(
-            f"{RESULTS}/{{model}}/summary.json",
+            result("model_summary"),
             caption="../report/summary.rst",
             category="{model}",
             labels={"figure": "summary: accuracy, size, arena"},
@@ -165,35 +165,35 @@ rule model_summary:
 rule report_figures:
     input:
         index=model_final_checkpoint,
-        eval=f"{RESULTS}/{{model}}/eval.json",
-        tflite_eval=f"{RESULTS}/{{model}}/tflite_eval.json",
-        tflite=f"{RESULTS}/{{model}}/{{model}}.tflite",
+        eval=result("evaluation", evaluation="eval"),
+        tflite_eval=result("tflite_eval"),
+        tflite=result("tflite"),
         records=model_val_records,
     output:
         curves=report(
-            f"{RESULTS}/{{model}}/report/training_curves.png",
+            result("training_curves"),
             caption="../report/training_curves.rst",
             category="{model}",
             labels={"figure": "training curves"},
         ),
         confusion=report(
-            f"{RESULTS}/{{model}}/report/confusion_matrix.png",
+            result("confusion_matrix"),
             caption="../report/confusion_matrix.rst",
             category="{model}",
             labels={"figure": "confusion matrix"},
         ),
         predictions=report(
-            f"{RESULTS}/{{model}}/report/val_predictions.png",
+            result("val_predictions"),
             caption="../report/val_predictions.rst",
             category="{model}",
             labels={"figure": "val predictions"},
         ),
-    params:
-        input_flags=model_input_flags,
     log:
         f"{LOGS}/{{model}}/report_figures.log",
     benchmark:
         f"{BENCHMARKS}/report_figures/{{model}}.tsv"
+    params:
+        input_flags=model_input_flags,
     shell:
         cli("plot_report") + " --train-dir $(dirname {input.index})"
         " --eval {input.eval} --tflite-eval {input.tflite_eval} --tflite {input.tflite}"
@@ -210,7 +210,7 @@ rule manifest:
     input:
         manifest_inputs(),
     output:
-        f"{RESULTS}/MANIFEST.sha256",
+        result("manifest"),
     log:
         f"{LOGS}/manifest.log",
     benchmark:

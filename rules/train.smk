@@ -7,11 +7,8 @@ rule train:
         summary=model_dataset_summary,
         init=model_init_checkpoint,
     output:
-        index=f"{RESULTS}/{{model}}/train/model.ckpt-{{steps}}.index",
-        data=f"{RESULTS}/{{model}}/train/model.ckpt-{{steps}}.data-00000-of-00001",
-    params:
-        recipe=model_recipe_flags,
-        init=model_init_flags,
+        index=result("checkpoint_index"),
+        data=result("checkpoint_data"),
     log:
         f"{LOGS}/{{model}}/train-{{steps}}.log",
     benchmark:
@@ -23,6 +20,9 @@ rule train:
         # GPUs asked of a cluster (sbatch --gpus); 0 asks none. TensorFlow uses a GPU the
         # node has when the environment carries a CUDA build.
         gpu=model_setting("gpus"),
+    params:
+        recipe=model_recipe_flags,
+        init=model_init_flags,
     shell:
         cli("train") + " --records {input.records}"
         " --dataset-summary {input.summary} --train-dir $(dirname {output.index})"
@@ -37,20 +37,20 @@ rule evaluate_checkpoint:
         index=evaluated_checkpoint,
         records=model_val_records,
     output:
-        f"{RESULTS}/{{model}}/{{evaluation}}.json",
-    wildcard_constraints:
-        evaluation="eval|eval_init",
-    params:
-        checkpoint=checkpoint_prefix,
-        recipe=evaluated_model_flags,
+        result("evaluation"),
     log:
         f"{LOGS}/{{model}}/{{evaluation}}.log",
     benchmark:
         f"{BENCHMARKS}/evaluate_checkpoint/{{model}}/{{evaluation}}.tsv"
+    wildcard_constraints:
+        evaluation="eval|eval_init",
     threads: run_cores()
     resources:
         mem_mb=4000,
         runtime=120,
+    params:
+        checkpoint=checkpoint_prefix,
+        recipe=evaluated_model_flags,
     shell:
         cli("evaluate") + " --checkpoint {params.checkpoint} --records {input.records}"
         " --split val --threads {threads} --output {output} {params.recipe} > {log} 2>&1"
@@ -63,4 +63,4 @@ rule train_all:
 
 rule evaluate:
     input:
-        [f"{RESULTS}/{model}/eval.json" for model in MODELS],
+        [result("evaluation", model=model, evaluation="eval") for model in MODELS],

@@ -29,7 +29,6 @@ Example:
       --seed-records results/datasets/data_coco-person-0.005-full/records/train.record-*
 """
 
-import argparse
 import contextlib
 import json
 import os
@@ -42,13 +41,20 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 import yaml
-
 from tensorflow.core.protobuf import rewriter_config_pb2
 
 from vww import image_cache, preprocessing, recipe
-from vww.cli import main_guard
-from vww.dataset import (AUTOTUNE, add_records_argument, decoded_bytes, decoded_examples,
-                         pipeline_options, record_files, record_seed, train_dataset)
+from vww.cli import cli_parser, main_guard
+from vww.dataset import (
+    AUTOTUNE,
+    add_records_argument,
+    decoded_bytes,
+    decoded_examples,
+    pipeline_options,
+    record_files,
+    record_seed,
+    train_dataset,
+)
 from vww.mobilenet_v1 import slim
 from vww.sessions import session_config
 from vww.training import build_train_graph
@@ -207,11 +213,8 @@ def print_levers(figures):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="levers:\n" + "\n".join(f"  {name:20s} {lever.what}"
-                                        for name, lever in LEVERS.items()),
-    )
+    parser = cli_parser(__doc__, epilog="levers:\n" + "\n".join(
+        f"  {name:20s} {lever.what}" for name, lever in LEVERS.items()))
     add_records_argument(parser, "train")
     parser.add_argument("--seed-records", nargs="+", metavar="SHARD",
                         help="full-size train shards for (a0), the seed's design "

@@ -17,18 +17,16 @@ Example:
       --max-image-side 192
 """
 
-import argparse
 import hashlib
 import logging
 from pathlib import Path
 
 import tensorflow as tf
 
-from vww.cli import main_guard
+from vww.cli import cli_parser, main_guard, parse_logged_args
 from vww.coco import load_json
 from vww.files import atomic_path, write_json
 from vww.images import UnreadableImageError, tf_jpeg
-from vww.logs import setup_logging
 from vww.records import serialize_example, shard_images
 
 
@@ -71,9 +69,7 @@ def build_shard(images, images_dir, output, max_image_side=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = cli_parser(__doc__)
     parser.add_argument("--annotations", required=True, help="VWW annotations JSON of the split")
     parser.add_argument("--images", required=True, help="folder of the split's images")
     parser.add_argument("--shard", type=int, required=True, help="shard index, from 0")
@@ -83,9 +79,7 @@ def main(argv=None):
     parser.add_argument("--max-image-side", type=int, default=0,
                         help="store images downscaled to this longer side, in pixels "
                              "(0, the default: as they are)")
-    parser.add_argument("--log", help="log file (default: stderr)")
-    args = parser.parse_args(argv)
-    setup_logging(args.log)
+    args = parse_logged_args(parser, argv)
     if not 0 <= args.shard < args.num_shards:
         parser.error(f"--shard must be in [0, {args.num_shards})")
     if args.max_image_side < 0:

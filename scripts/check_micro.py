@@ -12,33 +12,27 @@ Example:
       --output micro_check.json
 """
 
-import argparse
 import logging
 import sys
 
 import numpy as np
 
 from vww import micro, recipe
-from vww.cli import InputError, main_guard
+from vww.cli import InputError, cli_parser, main_guard, parse_logged_args
 from vww.dataset import add_records_argument, eval_examples, record_files
 from vww.files import write_json
-from vww.logs import setup_logging
 from vww.tflite import input_int8, invoke, load_classifier, op_counts
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = cli_parser(__doc__)
     parser.add_argument("--tflite", required=True, help="int8 .tflite")
     add_records_argument(parser, "val")
     parser.add_argument("--num-images", type=int, default=0,
                         help="val images to compare (0: all, the default)")
     parser.add_argument("--output", required=True, help="JSON report to write")
-    parser.add_argument("--log", help="log file (default: stderr)")
     recipe.add_arguments(parser, recipe.INPUT_KEYS)
-    args = parser.parse_args(argv)
-    setup_logging(args.log)
+    args = parse_logged_args(parser, argv)
     settings = recipe.from_args(args, recipe.INPUT_KEYS)
 
     model, litert = load_classifier(args.tflite, settings)

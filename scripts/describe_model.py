@@ -10,18 +10,18 @@ recipe that builds the inference graph and the weights the checkpoint ships
 scale x (int8 - zero_point)), and the model files, relative to model.json.
 
 Example:
-  python scripts/describe_model.py --labels results/datasets/data_coco-person-0.005-192px/labels.txt \\
+  python scripts/describe_model.py \\
+      --labels results/datasets/data_coco-person-0.005-192px/labels.txt \\
       --tflite results/person_detection/person_detection.tflite \\
       --checkpoint results/person_detection/train/model.ckpt-1000000 \\
       --max-image-side 192 --output results/person_detection/model.json
 """
 
-import argparse
 import os
 from pathlib import Path
 
 from vww import recipe
-from vww.cli import main_guard
+from vww.cli import cli_parser, main_guard
 from vww.files import write_json
 from vww.labels import class_names
 from vww.tflite import io_quantization, load_classifier
@@ -44,9 +44,7 @@ def describe(labels, tflite, checkpoint, max_image_side, settings, output):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = cli_parser(__doc__)
     parser.add_argument("--labels", required=True, help="the dataset's labels.txt")
     parser.add_argument("--tflite", required=True, help="the model's int8 .tflite")
     parser.add_argument("--checkpoint", required=True,

@@ -27,9 +27,8 @@ import argparse
 import re
 import sys
 
-from vww.cli import main_guard
+from vww.cli import cli_parser, main_guard, parse_logged_args
 from vww.download import DownloadError, download
-from vww.logs import setup_logging
 
 
 def _md5_arg(value):
@@ -50,8 +49,7 @@ def _hours_arg(value):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli_parser(__doc__)
     parser.add_argument("--url", required=True,
                         help="HTTP(S) URL of the archive to download.")
     parser.add_argument("--md5", required=True, type=_md5_arg,
@@ -80,10 +78,7 @@ def parse_args(argv=None):
                         help="Stop if the download has not finished after this many "
                              "hours, retries included; 0 or none = no deadline (default: "
                              "%(default)g; config download_limits.deadline_h).")
-    parser.add_argument("--log", metavar="FILE",
-                        help="Append log lines (progress, retries) to FILE "
-                             "instead of stderr.")
-    args = parser.parse_args(argv)
+    args = parse_logged_args(parser, argv)
     if args.retries < 0:
         parser.error("--retries must be >= 0")
     if args.timeout <= 0:
@@ -99,7 +94,6 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    setup_logging(args.log)
     try:
         download(args.url, args.output, args.md5,
                  retries=args.retries, timeout_s=args.timeout,

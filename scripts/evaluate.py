@@ -4,7 +4,9 @@
 Reports the accuracy of the weights the model ships with (--eval-weights: the moving
 average, "ema", or the raw weights) and of the other set too, the mean cross entropy, the
 confusion matrix (rows: true label, columns: predicted) and the image count. Any
-checkpoint works, also while training runs (the seed's "you don't need to wait").
+checkpoint works, also while training runs (the seed's "you don't need to wait"). A
+checkpoint of a model this workflow made needs no recipe flags: they default to its
+model.json (above the train dir); flags given still win.
 
 Example:
   python scripts/evaluate.py --checkpoint results/person_detection/train/model.ckpt-5000 \\
@@ -12,19 +14,18 @@ Example:
       --output eval.json
 """
 
-import argparse
 import logging
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
+from vww import description as model_json
 from vww import mobilenet_v1, recipe
 from vww.checkpoints import WEIGHTS, checkpoint_step, weights_saver
-from vww.cli import main_guard
+from vww.cli import cli_parser, main_guard, parse_logged_args
 from vww.dataset import add_records_argument, eval_dataset, record_files
 from vww.files import write_json
-from vww.logs import setup_logging
 from vww.sessions import session_config
 
 tf1 = tf.compat.v1
@@ -67,9 +68,7 @@ def evaluate(checkpoint, files, settings, batch_size=100, threads=0):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = cli_parser(__doc__)
     parser.add_argument("--checkpoint", required=True, help="checkpoint prefix (model.ckpt-N)")
     add_records_argument(parser, "val")
     parser.add_argument("--split", default="val", help="split --records holds (%(default)s)")
@@ -77,10 +76,9 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--threads", type=int, default=0,
                         help="threads of TF's ops (0: one per core)")
-    parser.add_argument("--log", help="log file (default: stderr)")
     recipe.add_arguments(parser, recipe.INFERENCE_KEYS)
-    args = parser.parse_args(argv)
-    setup_logging(args.log)
+    model_json.set_defaults_from(parser, argv, "checkpoint")
+    args = parse_logged_args(parser, argv)
     settings = recipe.from_args(args, recipe.INFERENCE_KEYS)
 
     files = record_files(args.records, args.split)

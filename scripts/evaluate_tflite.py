@@ -13,33 +13,27 @@ Example:
       --output tflite_eval.json
 """
 
-import argparse
 import logging
 
 import numpy as np
 
 from vww import recipe
-from vww.cli import InputError, main_guard
+from vww.cli import InputError, cli_parser, main_guard, parse_logged_args
 from vww.coco import load_json
 from vww.dataset import add_records_argument, eval_examples, record_files
 from vww.files import write_json
-from vww.logs import setup_logging
 from vww.tflite import input_int8, invoke, load_classifier
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = cli_parser(__doc__)
     parser.add_argument("--tflite", required=True, help="int8 .tflite")
     add_records_argument(parser, "val")
     parser.add_argument("--split", default="val", help="split to evaluate (%(default)s)")
     parser.add_argument("--float-eval", help="evaluate.py's JSON, for the float-int8 gap")
     parser.add_argument("--output", required=True, help="JSON report to write")
-    parser.add_argument("--log", help="log file (default: stderr)")
     recipe.add_arguments(parser, recipe.INPUT_KEYS)
-    args = parser.parse_args(argv)
-    setup_logging(args.log)
+    args = parse_logged_args(parser, argv)
     settings = recipe.from_args(args, recipe.INPUT_KEYS)
 
     _, runner = load_classifier(args.tflite, settings)

@@ -9,18 +9,15 @@ Example:
   python scripts/export_inference_graph.py --output inference_graph.pb
 """
 
-import argparse
 
 from vww import recipe
-from vww.cli import main_guard
+from vww.cli import cli_parser, main_guard
 from vww.export import inference_graph_def, serialize
 from vww.files import atomic_path
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = cli_parser(__doc__)
     parser.add_argument("--output", required=True, help="GraphDef (.pb) to write")
     recipe.add_arguments(parser, recipe.INFERENCE_KEYS)
     args = parser.parse_args(argv)

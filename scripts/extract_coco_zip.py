@@ -11,7 +11,6 @@ Example:
       --member val2014/
 """
 
-import argparse
 import logging
 import os
 import shutil
@@ -20,8 +19,7 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from vww.cli import main_guard
-from vww.logs import setup_logging
+from vww.cli import cli_parser, main_guard, parse_logged_args
 
 
 def _selected(names, wanted):
@@ -63,16 +61,12 @@ def extract(zip_path, into, members):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = cli_parser(__doc__)
     parser.add_argument("zip", help="COCO zip file")
     parser.add_argument("--into", required=True, help="COCO root (coco_dir)")
     parser.add_argument("--member", action="append", required=True,
                         help="file or folder/ to extract (repeatable)")
-    parser.add_argument("--log", help="log file (default: stderr)")
-    args = parser.parse_args(argv)
-    setup_logging(args.log)
+    args = parse_logged_args(parser, argv)
     try:
         extract(args.zip, args.into, args.member)
     except (ValueError, zipfile.BadZipFile) as err:

@@ -10,19 +10,16 @@ Example:
       --checkpoint results/person_detection/train/model.ckpt-1000000 --output frozen_graph.pb
 """
 
-import argparse
 import sys
 
 from vww.checkpoints import WEIGHTS
-from vww.cli import main_guard
+from vww.cli import cli_parser, main_guard
 from vww.export import FreezeError, freeze, load_graph_def, serialize
 from vww.files import atomic_path
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = cli_parser(__doc__)
     parser.add_argument("--graph", required=True, help="inference GraphDef (.pb)")
     parser.add_argument("--checkpoint", required=True, help="checkpoint prefix (model.ckpt-N)")
     parser.add_argument("--eval-weights", choices=WEIGHTS, default="ema",

@@ -12,28 +12,22 @@ Example:
       --class-names no_person person --output vww_train.json
 """
 
-import argparse
 import logging
 import sys
 
-from vww.cli import main_guard
+from vww.cli import cli_parser, main_guard, parse_logged_args
 from vww.files import write_json
 from vww.folders import FolderLayoutError, folder_annotations
-from vww.logs import setup_logging
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = cli_parser(__doc__)
     parser.add_argument("--folder", required=True, help="root of the image folder dataset")
     parser.add_argument("--split", required=True, help="subfolder to label (train, val)")
     parser.add_argument("--class-names", nargs=2, required=True, metavar=("NEGATIVE", "POSITIVE"),
                         help="the class subfolders, label 0 first")
     parser.add_argument("--output", required=True, help="VWW annotations JSON to write")
-    parser.add_argument("--log", help="log file (default: stderr)")
-    args = parser.parse_args(argv)
-    setup_logging(args.log)
+    args = parse_logged_args(parser, argv)
 
     try:
         annotations, ignored = folder_annotations(args.folder, args.split, args.class_names)

@@ -29,9 +29,14 @@ import argparse
 import os
 import sys
 
-from vww.cli import main_guard
-from vww.sample_coco import (COCO_2014_IMAGES, MIN_IMAGES_PER_SPLIT, write_coco_scale,
-                             write_sample_coco, write_sample_zips)
+from vww.cli import cli_parser, main_guard
+from vww.sample_coco import (
+    COCO_2014_IMAGES,
+    MIN_IMAGES_PER_SPLIT,
+    write_coco_scale,
+    write_sample_coco,
+    write_sample_zips,
+)
 
 
 def _split_size(value):
@@ -44,8 +49,7 @@ def _split_size(value):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli_parser(__doc__)
     parser.add_argument("--output", required=True, metavar="DIR",
                         help="COCO root to write (created if missing).")
     parser.add_argument("--zips", metavar="DIR",

@@ -10,14 +10,13 @@ Example:
   python scripts/make_sample_folder.py --output results/sample_faces
 """
 
-import argparse
 import io
 from pathlib import Path
 
 from PIL import Image
 from skimage import data
 
-from vww.cli import main_guard
+from vww.cli import cli_parser, main_guard
 from vww.files import atomic_path
 
 CLASS_NAMES = ("no_face", "face")
@@ -32,9 +31,7 @@ def write_png(path, pixels):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = cli_parser(__doc__)
     parser.add_argument("--output", required=True, help="root of the folder dataset to write")
     args = parser.parse_args(argv)
     crops = (data.lfw_subset() * 255).round().astype("uint8")  # faces first, then the rest

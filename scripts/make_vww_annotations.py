@@ -12,28 +12,22 @@ Example:
       --category person --area-threshold 0.005 --output vww_val.json
 """
 
-import argparse
 import logging
 import sys
 
-from vww.cli import main_guard
+from vww.cli import cli_parser, main_guard, parse_logged_args
 from vww.coco import UnknownCategoryError, load_json, vww_annotations
 from vww.files import write_json
-from vww.logs import setup_logging
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = cli_parser(__doc__)
     parser.add_argument("--instances", required=True, help="COCO instances_*.json")
     parser.add_argument("--category", default="person", help="foreground COCO category name")
     parser.add_argument("--area-threshold", type=float, default=0.005,
                         help="minimum object area as a fraction of the image (exclusive)")
     parser.add_argument("--output", required=True, help="VWW annotations JSON to write")
-    parser.add_argument("--log", help="log file (default: stderr)")
-    args = parser.parse_args(argv)
-    setup_logging(args.log)
+    args = parse_logged_args(parser, argv)
 
     instances = load_json(args.instances)
     try:

@@ -14,7 +14,6 @@ Example:
       --output-dir results/person_detection/report
 """
 
-import argparse
 from pathlib import Path
 
 import matplotlib
@@ -25,12 +24,11 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from vww import recipe  # noqa: E402
-from vww.cli import main_guard  # noqa: E402
+from vww.cli import cli_parser, main_guard  # noqa: E402
 from vww.coco import load_json  # noqa: E402
 from vww.dataset import add_records_argument, eval_examples, record_files  # noqa: E402
 from vww.files import atomic_path  # noqa: E402
-from vww.tflite import (dequantize, input_int8, invoke, io_quantization,  # noqa: E402
-                        load_classifier)
+from vww.tflite import dequantize, input_int8, invoke, io_quantization, load_classifier  # noqa: E402
 
 CURVES = (("losses/total_loss", "total loss"), ("learning_rate", "learning rate"),
           ("batch_accuracy", "batch accuracy (train mode)"))
@@ -102,9 +100,7 @@ def plot_predictions(tflite, records, settings, num_images, path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = cli_parser(__doc__)
     parser.add_argument("--train-dir", required=True, help="training folder (events files)")
     parser.add_argument("--eval", required=True, help="evaluate.py's JSON")
     parser.add_argument("--tflite-eval", required=True, help="evaluate_tflite.py's JSON")

@@ -25,7 +25,6 @@ Examples:
   python scripts/predict.py other.tflite photos/ --labels labels.txt --max-image-side 0
 """
 
-import argparse
 import json
 import logging
 import sys
@@ -34,10 +33,10 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from vww import description as model_json
 from vww import micro, mobilenet_v1, preprocessing, recipe
 from vww.checkpoints import checkpoint_names, misfits, newest_checkpoint
-from vww.cli import InputError, main_guard
-from vww.coco import load_json
+from vww.cli import InputError, cli_parser, main_guard
 from vww.export import input_shape
 from vww.folders import is_image_file
 from vww.images import UnreadableImageError, tf_jpeg
@@ -46,7 +45,6 @@ from vww.tflite import dequantize, input_int8, io_quantization, load_classifier
 
 tf1 = tf.compat.v1
 DEFAULT_MAX_IMAGE_SIDE = 192  # config.yaml's dataset.max_image_side
-DESCRIPTION = "model.json"  # describe_model.py writes it
 
 
 def image_files(paths):
@@ -134,25 +132,8 @@ class CheckpointModel:
         return self.sess.run(self.predictions, {self.images: image})[0]
 
 
-def model_description(model):
-    """The model.json describing `model` (a .tflite, or a checkpoint, its .index or train
-    dir) when the workflow made it: beside the .tflite or above the train dir, naming this
-    very file or train dir. None for any other model."""
-    path = Path(model).resolve()
-    is_tflite = path.suffix == ".tflite"
-    train_dir = path if path.is_dir() else path.parent
-    json_path = (path.parent if is_tflite else train_dir.parent) / DESCRIPTION
-    if not json_path.is_file():
-        return None
-    description = load_json(json_path)
-    named = (json_path.parent / description["tflite" if is_tflite else "checkpoint"]).resolve()
-    return description if (named == path if is_tflite else named.parent == train_dir) else None
-
-
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = cli_parser(__doc__)
     parser.add_argument("model", help="int8 .tflite, or checkpoint prefix / .index / train dir")
     parser.add_argument("images", nargs="+", help="image files or folders")
     parser.add_argument("--labels", help="labels.txt of the dataset (default: model.json's "
@@ -162,10 +143,7 @@ def main(argv=None):
                              "model.json's, else %(default)s; 0: as they are)")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     recipe.add_arguments(parser, recipe.INFERENCE_KEYS)
-    description = model_description(parser.parse_known_args(argv)[0].model)
-    if description:  # its settings become the defaults; flags given still win
-        parser.set_defaults(max_image_side=description["max_image_side"] or 0,
-                            **description["recipe"])
+    description = model_json.set_defaults_from(parser, argv, "model")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
 

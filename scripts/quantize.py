@@ -13,15 +13,13 @@ Example:
       --output model.tflite
 """
 
-import argparse
 import logging
 
 from vww import recipe
-from vww.cli import InputError, main_guard
+from vww.cli import InputError, cli_parser, main_guard, parse_logged_args
 from vww.dataset import add_records_argument, eval_examples, record_files
 from vww.export import INPUT_NODE, OUTPUT_NODE, load_graph_def
 from vww.files import atomic_path
-from vww.logs import setup_logging
 from vww.tflite import convert_int8, interpreter, io_quantization
 
 
@@ -35,18 +33,14 @@ def check_frozen_graph(path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = cli_parser(__doc__)
     parser.add_argument("--frozen-graph", required=True, help="frozen GraphDef (.pb)")
     add_records_argument(parser, "val")
     parser.add_argument("--num-images", type=int, default=250,
                         help="val images to calibrate on (%(default)s, the seed's)")
     parser.add_argument("--output", required=True, help=".tflite to write")
-    parser.add_argument("--log", help="log file (default: stderr)")
     recipe.add_arguments(parser, recipe.INPUT_KEYS)
-    args = parser.parse_args(argv)
-    setup_logging(args.log)
+    args = parse_logged_args(parser, argv)
     settings = recipe.from_args(args, recipe.INPUT_KEYS)
 
     check_frozen_graph(args.frozen_graph)

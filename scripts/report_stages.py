@@ -19,13 +19,12 @@ Example (tests/scale/rehearse.sh runs this after the full-size rehearsal):
   python scripts/report_stages.py --benchmarks results/benchmarks --outputs outputs.tsv
 """
 
-import argparse
 import csv
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vww.cli import InputError, main_guard
+from vww.cli import InputError, cli_parser, main_guard
 from vww.files import write_text
 
 BENCHMARK_COLUMNS = ("s", "max_rss", "cpu_time")
@@ -121,8 +120,7 @@ def markdown_table(costs):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli_parser(__doc__)
     parser.add_argument("--benchmarks", required=True, metavar="DIR",
                         help="the run's benchmarks folder (RESULTS/benchmarks)")
     parser.add_argument("--outputs", required=True, metavar="TSV",

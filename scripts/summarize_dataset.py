@@ -17,16 +17,14 @@ Example:
       --split val vww_val.json reports/val-*.json --output summary.json
 """
 
-import argparse
 import logging
 import sys
 from collections import Counter
 from itertools import combinations
 
-from vww.cli import main_guard
+from vww.cli import cli_parser, main_guard, parse_logged_args
 from vww.coco import load_json
 from vww.files import write_json
-from vww.logs import setup_logging
 
 DEFAULT_MAX_SKIPPED_FRACTION = 0.02  # config.yaml's dataset.max_skipped_fraction
 _LISTED = 5  # names shown in an error; the summary lists them all
@@ -117,9 +115,7 @@ def summarize(splits, max_skipped_fraction=DEFAULT_MAX_SKIPPED_FRACTION,
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = cli_parser(__doc__)
     parser.add_argument("--split", nargs="+", action="append", required=True,
                         metavar="SPLIT ANNOTATIONS REPORT",
                         help="a split's name, its VWW annotations JSON and its shard reports")
@@ -131,9 +127,7 @@ def main(argv=None):
                         help="keep images whose bytes are stored in two splits (listed in "
                              "the summary) instead of failing")
     parser.add_argument("--output", required=True, help="summary JSON to write")
-    parser.add_argument("--log", help="log file (default: stderr)")
-    args = parser.parse_args(argv)
-    setup_logging(args.log)
+    args = parse_logged_args(parser, argv)
 
     splits = {}
     for name, annotations, *reports in args.split:

@@ -11,13 +11,12 @@ Example:
       --artifact c_source=person_detect_model_data.cc --output summary.json
 """
 
-import argparse
 
 import numpy as np
 import tensorflow as tf
 
 from vww import mobilenet_v1, recipe
-from vww.cli import main_guard
+from vww.cli import cli_parser, main_guard
 from vww.coco import load_json
 from vww.export import input_shape
 from vww.files import write_json
@@ -36,9 +35,7 @@ def trainable_parameters(settings):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = cli_parser(__doc__)
     parser.add_argument("--model", required=True, help="model name")
     parser.add_argument("--eval", required=True, help="evaluate.py's JSON (float)")
     parser.add_argument("--tflite-eval", required=True, help="evaluate_tflite.py's JSON")

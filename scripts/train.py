@@ -26,7 +26,6 @@ Example (the seed's run):
 Watch it with: tensorboard --logdir results/person_detection/train
 """
 
-import argparse
 import logging
 import signal
 import time
@@ -35,12 +34,17 @@ from pathlib import Path
 import tensorflow as tf
 
 from vww import image_cache, recipe
-from vww.checkpoints import (INIT_SCOPES, WEIGHTS, checkpoint_names, init_variables, misfits,
-                             newest_checkpoint)
-from vww.cli import main_guard
+from vww.checkpoints import (
+    INIT_SCOPES,
+    WEIGHTS,
+    checkpoint_names,
+    init_variables,
+    misfits,
+    newest_checkpoint,
+)
+from vww.cli import cli_parser, main_guard, parse_logged_args
 from vww.coco import load_json
 from vww.dataset import add_records_argument, decoded_bytes, record_files, train_dataset
-from vww.logs import setup_logging
 from vww.runs import check_resumable, run_record, write_run_record
 from vww.sessions import session_config
 from vww.training import build_train_graph
@@ -183,9 +187,7 @@ def train(files, num_train_records, train_dir, settings, threads=0, init=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = cli_parser(__doc__)
     add_records_argument(parser, "train")
     epoch = parser.add_mutually_exclusive_group(required=True)
     epoch.add_argument("--num-train-records", type=int,
@@ -205,10 +207,8 @@ def main(argv=None):
                         help="the --init-checkpoint weights to load (%(default)s)")
     parser.add_argument("--init-scope", choices=INIT_SCOPES, default="all_but_logits",
                         help="layers loaded from --init-checkpoint (%(default)s)")
-    parser.add_argument("--log", help="log file (default: stderr)")
     recipe.add_arguments(parser)
-    args = parser.parse_args(argv)
-    setup_logging(args.log)
+    args = parse_logged_args(parser, argv)
     settings = recipe.from_args(args)
     files = record_files(args.records, "train")
     if args.dataset_summary:

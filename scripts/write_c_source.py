@@ -12,11 +12,10 @@ Example (the names of TFLM's person_detection example):
       --array-name g_person_detect_model_data --output person_detect_model_data.cc
 """
 
-import argparse
 import re
 from pathlib import Path
 
-from vww.cli import main_guard
+from vww.cli import cli_parser, main_guard
 from vww.files import write_text
 from vww.tflite import load_classifier
 
@@ -49,9 +48,7 @@ def source_text(model, array_name, header_name):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = cli_parser(__doc__)
     parser.add_argument("--tflite", required=True, help="model to embed")
     parser.add_argument("--array-name", required=True, help="C identifier of the array")
     parser.add_argument("--output", required=True, help=".cc to write; the .h goes beside it")

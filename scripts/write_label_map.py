@@ -8,17 +8,14 @@ Example:
   python scripts/write_label_map.py --annotations vww_train.json --output labels.txt
 """
 
-import argparse
 
-from vww.cli import main_guard
+from vww.cli import cli_parser, main_guard
 from vww.coco import label_map_text, load_json
 from vww.files import write_text
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = cli_parser(__doc__)
     parser.add_argument("--annotations", required=True, help="VWW annotations JSON")
     parser.add_argument("--output", required=True, help="labels.txt to write")
     args = parser.parse_args(argv)

@@ -8,16 +8,13 @@ Example:
   python scripts/write_manifest.py --output results/MANIFEST.sha256 results/*/model.tflite
 """
 
-import argparse
 
-from vww.cli import main_guard
+from vww.cli import cli_parser, main_guard
 from vww.files import sha256_file, write_text
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = cli_parser(__doc__)
     parser.add_argument("--output", required=True, help="manifest to write")
     parser.add_argument("files", nargs="+", help="artifacts to list")
     args = parser.parse_args(argv)

@@ -55,7 +55,8 @@ def test_class_names_order_sets_the_labels(folder):
 
 @pytest.mark.parametrize("change,message", [
     (lambda root: None, "val does not exist"),
-    (lambda root: (root / "val/person").mkdir(parents=True), r"holds the class folders \['person'\]"),
+    (lambda root: (root / "val/person").mkdir(parents=True),
+     r"holds the class folders \['person'\]"),
     (lambda root: [(root / f"val/{c}").mkdir(parents=True) for c in [*CLASSES, "cats"]],
      r"\['cats', 'no_person', 'person'\], but class_names is \['no_person', 'person'\]"),
     (lambda root: [(root / f"val/{c}").mkdir(parents=True) for c in CLASSES],
@@ -144,7 +145,8 @@ def test_a_split_without_a_readable_image_fails_the_dataset(folder):
 def test_too_many_unreadable_images_fail_the_dataset(folder):
     write_image(folder / "val/person/p.jpg", "JPEG", 5)
     write_image(folder / "val/no_person/n.jpg", "JPEG", 6)
-    (folder / "train/person/cut.jpg").write_bytes((folder / "train/person/b.jpg").read_bytes()[:300])
+    whole = (folder / "train/person/b.jpg").read_bytes()
+    (folder / "train/person/cut.jpg").write_bytes(whole[:300])
     with pytest.raises(DatasetError) as err:
         folder_summary(folder, max_skipped_fraction=0.1)
     assert str(err.value).startswith(

@@ -108,9 +108,10 @@ def test_checkpoint_of_another_model_is_one_error_line(exported, photos):
         r"describe \(\d+ misfits, first: \S+ is \[.*\], the model's \[.*\]\)", errors[0]), errors
 
 
-def test_model_json_replaces_the_flags(exported, photos, tmp_path):
-    """A model folder as the workflow lays it out: predict on its .tflite and on its train
-    dir, no flags, gives what the flags give; model.json holds the .tflite's quantization."""
+def test_model_json_replaces_the_flags(exported, photos, sample_records, tmp_path):
+    """A model folder as the workflow lays it out, shipping its raw weights: predict on its
+    .tflite and on its train dir, and evaluate on its checkpoint, with no flags, give what
+    the flags give; model.json holds the .tflite's quantization."""
     out, checkpoint = exported
     labels = tmp_path / "labels.txt"
     labels.write_text("0:no_person\n1:someone\n")
@@ -122,7 +123,7 @@ def test_model_json_replaces_the_flags(exported, photos, tmp_path):
         shutil.copy(part, model_dir / "train")
     run("describe_model.py", "--labels", labels, "--tflite", model_dir / "m.tflite",
         "--checkpoint", model_dir / "train" / checkpoint.name, "--max-image-side", 192,
-        *SHORT_MODEL, "--output", model_dir / "model.json")
+        *SHORT_MODEL, "--eval-weights", "raw", "--output", model_dir / "model.json")
     description = json.loads((model_dir / "model.json").read_text())
     (in_scale, in_zero), (out_scale, out_zero) = io_quantization(
         interpreter((out / "model.tflite").read_bytes()))
@@ -135,8 +136,17 @@ def test_model_json_replaces_the_flags(exported, photos, tmp_path):
 
     _, with_flags = predictions(out / "model.tflite", photos, "--labels", labels)
     assert predictions(model_dir / "m.tflite", photos)[1] == with_flags
-    _, float_with_flags = predictions(checkpoint.parent, photos, *SHORT_MODEL, "--labels", labels)
+    _, float_with_flags = predictions(checkpoint.parent, photos, *SHORT_MODEL, "--labels", labels,
+                                      "--eval-weights", "raw")
     assert predictions(model_dir / "train", photos)[1] == float_with_flags
+    val = sample_records[0]["val"]
+    run("evaluate.py", "--checkpoint", checkpoint, "--records", *val, "--eval-weights", "raw",
+        "--output", tmp_path / "with_flags.json")
+    run("evaluate.py", "--checkpoint", model_dir / "train" / checkpoint.name, "--records", *val,
+        "--output", tmp_path / "described.json")
+    evaluated = json.loads((tmp_path / "described.json").read_text())
+    assert evaluated == json.loads((tmp_path / "with_flags.json").read_text())
+    assert evaluated["weights"] == "raw"
     assert set(with_flags[0]["scores"]) == {"no_person", "someone"}
     # model.json describes m.tflite, not this file: the defaults hold.
     _, other = predictions(model_dir / "other.tflite", photos)

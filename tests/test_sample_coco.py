@@ -14,8 +14,7 @@ import pytest
 from PIL import Image
 from pycocotools.coco import COCO
 
-from vww.sample_coco import (COCO_CATEGORIES, write_coco_scale, write_sample_coco,
-                             write_sample_zips)
+from vww.sample_coco import COCO_CATEGORIES, write_coco_scale, write_sample_coco, write_sample_zips
 
 SPLITS = ("train2014", "val2014")
 ZIPS = ("train2014.zip", "val2014.zip", "annotations_trainval2014.zip")
@@ -154,7 +153,7 @@ def test_special_cases_have_their_property(sample):
                      "person_and_objects"):
             assert cases[case], f"{split}: no {case} image"
 
-        def opened(name):
+        def opened(name, split=split, images=images):
             image = Image.open(root / split / name)
             image.load()
             assert image.size == (images[name]["width"], images[name]["height"])
@@ -174,7 +173,7 @@ def test_special_cases_have_their_property(sample):
         for name in set(images) - {gray, *more_gray, cmyk, png, corrupt}:
             assert (opened(name).format, opened(name).mode) == ("JPEG", "RGB")
 
-        def anns(name):
+        def anns(name, by_image=by_image, images=images):
             return by_image[images[name]["id"]]
 
         for name in cases["crowd"]:

@@ -3,8 +3,13 @@
 import pytest
 from pycocotools.coco import COCO
 
-from vww.coco import (UnknownCategoryError, instances_path, label_map_text, load_json,
-                      vww_annotations)
+from vww.coco import (
+    UnknownCategoryError,
+    instances_path,
+    label_map_text,
+    load_json,
+    vww_annotations,
+)
 
 
 def pycocotools_labels(instances_file, category, threshold):
@@ -19,7 +24,8 @@ def pycocotools_labels(instances_file, category, threshold):
 
 
 @pytest.mark.parametrize("split", ["train", "val"])
-@pytest.mark.parametrize("category,threshold", [("person", 0.005), ("person", 0.05), ("car", 0.005)])
+@pytest.mark.parametrize("category,threshold",
+                         [("person", 0.005), ("person", 0.05), ("car", 0.005)])
 def test_labels_match_pycocotools(sample_coco, split, category, threshold):
     root, _, _ = sample_coco
     path = instances_path(root, split)

@@ -6,6 +6,7 @@ Snakemake the log file (--log) is all that is kept of a failed job, so every way
 that is not a success is written there too, with its traceback when there is one.
 """
 
+import argparse
 import logging
 import sys
 
@@ -22,7 +23,7 @@ class InputError(Exception):
 
 
 def _logs_to_file():
-    """Whether logging goes to a file (setup_logging's --log); stderr sees the error anyway."""
+    """Whether logging goes to a file (parse_logged_args's --log); stderr sees the error anyway."""
     return any(isinstance(h, logging.FileHandler) for h in logging.getLogger().handlers)
 
 
@@ -61,3 +62,20 @@ def main_guard(main):
         if _logs_to_file():
             logging.exception("unexpected error")
         raise
+
+
+def cli_parser(doc, **kwargs):
+    """A CLI's argument parser; `doc`, the script's docstring, is its --help text as written."""
+    return argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+
+
+def parse_logged_args(parser, argv=None):
+    """parser.parse_args(argv) for a CLI that logs: adds --log FILE and sends INFO logging
+    there (appended), or to stderr without it."""
+    parser.add_argument("--log", metavar="FILE", help="append the log to FILE (default: stderr)")
+    args = parser.parse_args(argv)
+    handler = logging.FileHandler(args.log) if args.log else logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    return args

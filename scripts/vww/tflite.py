@@ -121,7 +121,8 @@ def model_stats(runner):
         if op["op_name"] not in ("CONV_2D", "DEPTHWISE_CONV_2D"):
             continue
         _, out_h, out_w, out_c = tensors[op["outputs"][0]]["shape"]
-        kernel = tensors[op["inputs"][1]]["shape"]  # conv [oc, kh, kw, ic]; depthwise [1, kh, kw, oc]
+        # conv kernel [oc, kh, kw, ic]; depthwise [1, kh, kw, oc]
+        kernel = tensors[op["inputs"][1]]["shape"]
         per_output = kernel[1] * kernel[2] * (kernel[3] if op["op_name"] == "CONV_2D" else 1)
         macs += int(out_h * out_w * out_c * per_output)
         weights.update(op["inputs"][1:])

@@ -17,7 +17,8 @@ def learning_rate(settings, global_step, num_train_records):
                              / settings["batch_size"]))
     return tf1.train.exponential_decay(
         settings["learning_rate"], global_step, decay_steps,
-        settings["learning_rate_decay_factor"], staircase=True, name="exponential_decay_learning_rate")
+        settings["learning_rate_decay_factor"], staircase=True,
+        name="exponential_decay_learning_rate")
 
 
 def moving_average(settings, global_step):

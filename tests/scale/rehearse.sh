@@ -11,6 +11,7 @@
 #    training, evaluation, export, int8 evaluation and TFLM check of all 40,504 val images.
 # 3. Prints what each rule cost (scripts/report_stages.py) into WORKDIR/stages.md.
 # Needs ~20 GB of disk; takes about 1.5 h on 2 cores. A rerun resumes where it stopped.
+# Run it in the environment of the workflow (snakemake and python on PATH).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$1"
@@ -26,7 +27,7 @@ if [ ! -f "$source_dir/coco_md5.yaml" ]; then
     rm -rf "$source_dir/coco"
     mv "$source_dir/coco_md5.yaml.partial" "$source_dir/coco_md5.yaml"
 fi
-grep -v "Command being timed" "$source_dir/generate.log" | head -3
+grep -E "^(train|val)2014:|Elapsed|Maximum resident" "$source_dir/generate.log"
 ls -l "$source_dir/zips"
 
 # COCO's URL layout: zips/{train,val}2014.zip, annotations/annotations_trainval2014.zip.
