@@ -4,10 +4,12 @@
 Reads the `benchmark:` files of a run (one TSV per job, RESULTS/benchmarks/<rule>/...; the
 rule is the first part of the path) and the list of the run's outputs with the rule that
 made each, as `snakemake --detailed-summary` prints it. Prints one Markdown table row per
-rule, in the order the rules first finished:
+rule, in the order the rules started:
 
   jobs       benchmark files of the rule
   wall       sum of the jobs' wall times; "longest" is the longest job's
+  elapsed    from the first job's start to the last job's end (a benchmark file is written
+             as its job ends): with jobs in parallel, less than the sum
   CPU        sum of the jobs' CPU times (user + system of the job's processes)
   CPU/wall   CPU time over wall time: 1.0 is one core busy for the whole job
   peak RSS   the largest resident set of any one job of the rule
@@ -38,7 +40,12 @@ class RuleCost:
     cpu_s: float = 0.0
     peak_rss_mb: float = 0.0
     disk_bytes: int = 0
-    first_done: float = field(default=float("inf"))
+    first_start: float = field(default=float("inf"))
+    last_end: float = 0.0
+
+    @property
+    def elapsed_s(self):
+        return max(self.last_end - self.first_start, 0.0)
 
 
 def _number(value):
@@ -76,7 +83,9 @@ def rule_costs(benchmarks, outputs_table):
         cost.longest_s = max(cost.longest_s, values["s"])
         cost.cpu_s += values["cpu_time"]
         cost.peak_rss_mb = max(cost.peak_rss_mb, values["max_rss"])
-        cost.first_done = min(cost.first_done, path.stat().st_mtime)
+        end = path.stat().st_mtime
+        cost.first_start = min(cost.first_start, end - values["s"])
+        cost.last_end = max(cost.last_end, end)
     with open(outputs_table, newline="") as table:
         rows = list(csv.DictReader(table, delimiter="\t"))
     if rows and not {"output_file", "rule"} <= set(rows[0]):
@@ -85,7 +94,7 @@ def rule_costs(benchmarks, outputs_table):
     for row in rows:
         if row["rule"] in costs:
             costs[row["rule"]].disk_bytes += disk_bytes(row["output_file"])
-    return dict(sorted(costs.items(), key=lambda item: (item[1].first_done, item[0])))
+    return dict(sorted(costs.items(), key=lambda item: (item[1].first_start, item[0])))
 
 
 def _duration(seconds):
@@ -103,19 +112,21 @@ def _size(count):
 
 
 def markdown_table(costs):
-    lines = ["| rule | jobs | wall | longest | CPU | CPU/wall | peak RSS | disk |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| rule | jobs | wall | longest | elapsed | CPU | CPU/wall | peak RSS | disk |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for rule, cost in costs.items():
         ratio = cost.cpu_s / cost.wall_s if cost.wall_s else 0.0
         lines.append(f"| {rule} | {cost.jobs:,} | {_duration(cost.wall_s)} | "
-                     f"{_duration(cost.longest_s)} | {_duration(cost.cpu_s)} | {ratio:.2f} | "
+                     f"{_duration(cost.longest_s)} | {_duration(cost.elapsed_s)} | "
+                     f"{_duration(cost.cpu_s)} | {ratio:.2f} | "
                      f"{cost.peak_rss_mb:,.0f} MB | {_size(cost.disk_bytes)} |")
-    total = RuleCost(jobs=sum(c.jobs for c in costs.values()),
-                     wall_s=sum(c.wall_s for c in costs.values()),
-                     cpu_s=sum(c.cpu_s for c in costs.values()),
-                     disk_bytes=sum(c.disk_bytes for c in costs.values()))
-    lines.append(f"| all rules | {total.jobs:,} | {_duration(total.wall_s)} | | "
-                 f"{_duration(total.cpu_s)} | | | {_size(total.disk_bytes)} |")
+    everything = costs.values()
+    elapsed = (max(c.last_end for c in everything) - min(c.first_start for c in everything)
+               if costs else 0.0)
+    lines.append(f"| all rules | {sum(c.jobs for c in everything):,} | "
+                 f"{_duration(sum(c.wall_s for c in everything))} | | {_duration(elapsed)} | "
+                 f"{_duration(sum(c.cpu_s for c in everything))} | | | "
+                 f"{_size(sum(c.disk_bytes for c in everything))} |")
     return "\n".join(lines) + "\n"
 
 

@@ -5,9 +5,11 @@ import re
 import shutil
 from pathlib import Path
 
+import flatbuffers
 import numpy as np
 import pytest
 import skimage
+from tensorflow.lite.python import schema_py_generated as schema
 
 from build_tfrecord_shard import build_shard
 from conftest import SHORT_MODEL, run
@@ -151,3 +153,45 @@ def test_model_json_replaces_the_flags(exported, photos, sample_records, tmp_pat
     # model.json describes m.tflite, not this file: the defaults hold.
     _, other = predictions(model_dir / "other.tflite", photos)
     assert set(other[0]["scores"]) == {"0", "1"}
+
+
+def toco_style(model):
+    """The model as TOCO stored it (TFLM's own person_detect.tflite): quantized_dimension 3
+    on the 1-D bias tensors with a scale per channel; returns (bytes, tensors changed)."""
+    tree = schema.ModelT.InitFromPackedBuf(model, 0)
+    changed = 0
+    for tensor in tree.subgraphs[0].tensors:
+        quantization = tensor.quantization
+        if (len(tensor.shape) == 1 and quantization is not None
+                and quantization.scale is not None and len(quantization.scale) > 1):
+            quantization.quantizedDimension = 3
+            changed += 1
+    builder = flatbuffers.Builder(0)
+    builder.Finish(tree.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output()), changed
+
+
+def test_toco_style_model_runs_in_predict_evaluation_and_the_micro_check(
+        exported, photos, sample_records, tmp_path):
+    """LiteRT refuses such a model, TFLM runs it: predict, evaluate_tflite and check_micro
+    give what they give for the same model stored the standard way."""
+    out, _ = exported
+    toco, changed = toco_style((out / "model.tflite").read_bytes())
+    assert changed == 28  # the bias of each of the 15 convolutions and 13 depthwise ones
+    with pytest.raises(ValueError, match="quantized_dimension must be in range"):
+        interpreter(toco)
+    (tmp_path / "toco.tflite").write_bytes(toco)
+    assert micro.load(toco) is not None
+    assert predictions(tmp_path / "toco.tflite", photos)[1] == predictions(
+        out / "model.tflite", photos)[1]
+    val = sample_records[0]["val"]
+    reports = {}
+    for name in ("model", "toco"):
+        model = out / "model.tflite" if name == "model" else tmp_path / "toco.tflite"
+        for script in ("evaluate_tflite", "check_micro"):
+            run(f"{script}.py", "--tflite", model, "--records", *val,
+                "--output", tmp_path / f"{script}-{name}.json")
+            reports[script, name] = json.loads((tmp_path / f"{script}-{name}.json").read_text())
+    assert reports["evaluate_tflite", "toco"] == reports["evaluate_tflite", "model"]
+    assert reports["check_micro", "toco"] == reports["check_micro", "model"]
+    assert reports["check_micro", "toco"]["mismatches"] == []
