@@ -1,7 +1,5 @@
 # The COCO 2014 source: downloaded and extracted, generated (sample), or already on disk.
 
-from types import SimpleNamespace
-
 if config["sample_dataset"] is not None:
     if config["download"]:
         raise WorkflowError(
@@ -40,16 +38,17 @@ elif config["download"]:
         resources:
             runtime=24 * 60,
         params:
-            url=zip_url,
+            # What to download: a changed md5 downloads again.
             md5=zip_md5,
-            # How to download, not what. Snakemake does not record a param of this type (a
-            # str or number it would), so changing a limit does not redo a finished download.
-            limits=SimpleNamespace(**config["download_limits"]),
+            # Where from and how (URL, limits): not what. Snakemake does not record a param
+            # of this type (a str or number it would), so another mirror or limit does not
+            # redo a download, nor, with keep_zips: false, the deleted zip and all after it.
+            how=download_settings,
         shell:
-            cli("download_coco") + " --url {params.url} --md5 {params.md5}"
-            " --min-rate-kib-s {params.limits.min_rate_kib_s}"
-            " --rate-window-s {params.limits.rate_window_s}"
-            " --deadline-h {params.limits.deadline_h}"
+            cli("download_coco") + " --url {params.how.url} --md5 {params.md5}"
+            " --min-rate-kib-s {params.how.min_rate_kib_s}"
+            " --rate-window-s {params.how.rate_window_s}"
+            " --deadline-h {params.how.deadline_h}"
             " --output {output} > {log} 2>&1"
 
     rule extract_coco_images:

@@ -4,6 +4,7 @@ import json
 import re
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 # The rules' CLIs, found from the workflow's own folder: the workflow runs from any working
 # directory (`snakemake -s path/to/Snakefile -d DIR`) and as a Snakemake module.
@@ -90,8 +91,12 @@ def coco_instances(split):
     return f"{COCO_DIR}/annotations/instances_{split}2014.json"
 
 
-def zip_url(wildcards):
-    return f"{config['coco_url'].rstrip('/')}/{ZIP_URL_PATHS[wildcards.zip_name]}"
+def download_settings(wildcards):
+    """Where a zip comes from and the download's limits (download_limits)."""
+    return SimpleNamespace(
+        url=f"{config['coco_url'].rstrip('/')}/{ZIP_URL_PATHS[wildcards.zip_name]}",
+        **config["download_limits"],
+    )
 
 
 def zip_md5(wildcards):

@@ -102,6 +102,13 @@ def test_download_builds_the_same_bytes(copy_run, sample_coco, coco_server, work
         "annotations", "train2014", "val2014"]
     log = (workdir / "results/logs/download/val2014.zip.log").read_text()
     assert "MB" in log
+    # Another mirror of the same zips (same md5s) or other limits redo nothing, although
+    # the zips are gone: the URL and the limits say how to download, not what.
+    mirror = write_yaml(workdir / "mirror.yaml",
+                        f"coco_url: {coco_server.replace('127.0.0.1', 'localhost')}\n"
+                        "download_limits: {min_rate_kib_s: 1}\n")
+    rerun = snakemake(workdir, "--configfile", override, mirror, "-n", "--", "dataset")
+    assert "Nothing to be done" in rerun.stdout, rerun.stdout
 
 
 def test_wrong_md5_fails_and_leaves_nothing(sample_coco, coco_server, workdir):
