@@ -64,6 +64,7 @@ RESULT_FILES = {
     "micro_check": "{model}/micro_check.json",
     "c_source": "{model}/c/{c_file}.cc",
     "c_header": "{model}/c/{c_file}.h",
+    "c_settings": "{model}/c/{c_file}_settings.h",
     "model_json": "{model}/model.json",
     "model_summary": "{model}/summary.json",
     "training_curves": "{model}/report/training_curves.png",
@@ -245,6 +246,11 @@ def c_names(model):
     )
 
 
+wildcard_constraints:
+    # The configured names only: x_settings.h is not the header of a C file x_settings.
+    c_file="|".join(re.escape(c_names(model)[0]) for model in config["models"]),
+
+
 def model_outputs(model):
     """Everything `all` builds for a model."""
     c_file = c_names(model)[0]
@@ -253,6 +259,7 @@ def model_outputs(model):
         result("model_json", model=model),
         result("c_source", model=model, c_file=c_file),
         result("c_header", model=model, c_file=c_file),
+        result("c_settings", model=model, c_file=c_file),
         *(
             result(figure, model=model)
             for figure in ("training_curves", "confusion_matrix", "val_predictions")
@@ -287,6 +294,7 @@ def manifest_inputs():
                     "model_json",
                     "c_source",
                     "c_header",
+                    "c_settings",
                 )
             ),
         ]

@@ -43,7 +43,8 @@ rule quantize:
     benchmark:
         f"{BENCHMARKS}/quantize/{{model}}.tsv"
     resources:
-        mem_mb=4000,
+        # Peak 0.7 GB (tests/scale/rehearse.sh).
+        mem_mb=2000,
     params:
         images=model_setting("calibration_images"),
         input_flags=model_input_flags,
@@ -64,7 +65,8 @@ rule evaluate_tflite:
     benchmark:
         f"{BENCHMARKS}/evaluate_tflite/{{model}}.tsv"
     resources:
-        runtime=120,
+        # 40,503 val images: 4.5 min on one core (reference kernels), peak 0.7 GB.
+        runtime=30,
     params:
         input_flags=model_input_flags,
     shell:
@@ -83,7 +85,8 @@ rule check_micro:
     benchmark:
         f"{BENCHMARKS}/check_micro/{{model}}.tsv"
     resources:
-        runtime=180,
+        # 40,503 val images in TFLM and LiteRT: 7.5 min on one core, peak 0.7 GB.
+        runtime=60,
     params:
         images=model_setting("micro_check_images"),
         input_flags=model_input_flags,
@@ -107,6 +110,22 @@ rule c_source:
     shell:
         cli("write_c_source") + " --tflite {input} --array-name {params.array}"
         " --output {output.source} > {log} 2>&1"
+
+
+rule model_settings:
+    input:
+        tflite=result("tflite"),
+        model_json=result("model_json"),
+        micro_check=result("micro_check"),
+    output:
+        result("c_settings"),
+    log:
+        f"{LOGS}/{{model}}/model_settings-{{c_file}}.log",
+    benchmark:
+        f"{BENCHMARKS}/model_settings/{{model}}-{{c_file}}.tsv"
+    shell:
+        cli("write_model_settings") + " --tflite {input.tflite} --model-json {input.model_json}"
+        " --micro-check {input.micro_check} --output {output} > {log} 2>&1"
 
 
 rule describe_model:

@@ -46,8 +46,9 @@ rule evaluate_checkpoint:
         evaluation="eval|eval_init",
     threads: run_cores()
     resources:
-        mem_mb=4000,
-        runtime=120,
+        # 40,503 val images, both weight sets: 46 s, peak 0.7 GB (tests/scale/rehearse.sh).
+        mem_mb=2000,
+        runtime=30,
     params:
         checkpoint=checkpoint_prefix,
         recipe=evaluated_model_flags,

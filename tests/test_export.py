@@ -1,6 +1,7 @@
 """The export chain on a real short training: frozen graph, int8 .tflite, TFLM, C source."""
 
 import json
+import math
 import shutil
 import subprocess
 
@@ -9,11 +10,11 @@ import pytest
 import tensorflow as tf
 
 from conftest import SHORT_MODEL, run, sha256
-from vww import micro, mobilenet_v1, recipe
+from vww import micro, mobilenet_v1, preprocessing, recipe
 from vww.checkpoints import weights_saver
 from vww.dataset import eval_examples, record_files
 from vww.export import INPUT_NODE, OUTPUT_NODE, load_graph_def
-from vww.tflite import interpreter, io_quantization
+from vww.tflite import interpreter, io_quantization, quantize
 
 tf1 = tf.compat.v1
 SETTINGS = {**{name: default for name, (default, _) in recipe.RECIPE.items()},
@@ -143,11 +144,14 @@ def test_c_source_compiles_and_holds_the_tflite_bytes(exported, tmp_path):
     source = (tmp_path / "person_detect_model_data.cc").read_text()
     assert "extern const unsigned char g_person_detect_model_data[];" in header
     assert "extern const int g_person_detect_model_data_len;" in header
+    assert "extern const unsigned int g_person_detect_model_data_size;" in header
     assert "alignas(16) const unsigned char g_person_detect_model_data[]" in source
     (tmp_path / "dump.cc").write_text(
         '#include <cstdio>\n#include <cstdint>\n#include "person_detect_model_data.h"\n'
         "int main(int, char** argv) {\n"
         "  if (reinterpret_cast<std::uintptr_t>(g_person_detect_model_data) % 16) return 2;\n"
+        "  if (g_person_detect_model_data_size != unsigned(g_person_detect_model_data_len)) "
+        "return 3;\n"
         '  FILE* f = std::fopen(argv[1], "wb");\n'
         "  std::fwrite(g_person_detect_model_data, 1, g_person_detect_model_data_len, f);\n"
         "  return std::fclose(f);\n}\n")
@@ -156,3 +160,79 @@ def test_c_source_compiles_and_holds_the_tflite_bytes(exported, tmp_path):
                    check=True, cwd=tmp_path)
     subprocess.run([tmp_path / "dump", tmp_path / "roundtrip.tflite"], check=True)
     assert (tmp_path / "roundtrip.tflite").read_bytes() == (out / "model.tflite").read_bytes()
+
+
+SETTINGS_PROGRAM = """\
+#include <cstdio>
+#include "person_detect_model_data_settings.h"
+
+namespace tflite {  // stands in for TFLM's resolver: the Add<name> methods of these ops
+template <unsigned N> struct MicroMutableOpResolver {
+  unsigned added = 0;
+  void AddAveragePool2D() { ++added; }
+  void AddConv2D() { ++added; }
+  void AddDepthwiseConv2D() { ++added; }
+  void AddReshape() { ++added; }
+  void AddSoftmax() { ++added; }
+};
+}  // namespace tflite
+
+int main() {
+  namespace s = person_detect_model_data;
+  tflite::MicroMutableOpResolver<s::kOpCount> resolver;
+#define ADD_OP(name) resolver.Add##name();
+  PERSON_DETECT_MODEL_DATA_OPS(ADD_OP)
+  std::printf("%d %d %d %d\\n", s::kNumCols, s::kNumRows, s::kNumChannels, s::kMaxImageSize);
+  std::printf("%.9g %d %.9g %d\\n", s::kInputScale, s::kInputZeroPoint, s::kOutputScale,
+              s::kOutputZeroPoint);
+  std::printf("%d %s %s %d %d\\n", s::kCategoryCount, s::kCategoryLabels[0],
+              s::kCategoryLabels[1], s::kBackgroundIndex, s::kPersonIndex);
+  std::printf("%d %d %u\\n", s::kTensorArenaSize, s::kOpCount, resolver.added);
+  for (int p = 0; p < 256; ++p) std::printf("%d ", s::PixelToInput(p));
+  std::printf("\\n%.9g %.9g\\n", s::ScoreToProbability(-128), s::ScoreToProbability(127));
+}
+"""
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="needs a C++ compiler")
+def test_settings_header_compiles_and_maps_pixels_as_evaluation_does(
+        exported, sample_records, tmp_path):
+    """The generated header with every constant and the op macro in use, compiled with g++;
+    its pixel table against the evaluation's preprocessing of a gray picture."""
+    out, checkpoint = exported
+    (tmp_path / "labels.txt").write_text("0:background\n1:person\n")
+    run("describe_model.py", "--labels", tmp_path / "labels.txt", "--tflite",
+        out / "model.tflite", "--checkpoint", checkpoint, *SHORT_MODEL,
+        "--output", tmp_path / "model.json")
+    run("check_micro.py", "--tflite", out / "model.tflite", "--records",
+        *sample_records[0]["val"], "--num-images", 5, "--output", tmp_path / "micro_check.json")
+    run("write_model_settings.py", "--tflite", out / "model.tflite",
+        "--model-json", tmp_path / "model.json", "--micro-check", tmp_path / "micro_check.json",
+        "--output", tmp_path / "person_detect_model_data_settings.h")
+    (tmp_path / "settings.cc").write_text(SETTINGS_PROGRAM)
+    subprocess.run(["g++", "-std=c++17", "-Wall", "-Werror", "-o", tmp_path / "settings",
+                    tmp_path / "settings.cc"], check=True, cwd=tmp_path)
+    lines = subprocess.run([tmp_path / "settings"], capture_output=True, text=True,
+                           check=True).stdout.splitlines()
+
+    description = json.loads((tmp_path / "model.json").read_text())
+    micro_check = json.loads((tmp_path / "micro_check.json").read_text())
+    scale = description["tflite_input_quantization"]["scale"]
+    zero_point = description["tflite_input_quantization"]["zero_point"]
+    out_scale = description["tflite_output_quantization"]["scale"]
+    out_zero = description["tflite_output_quantization"]["zero_point"]
+    assert lines[0] == "96 96 1 9216"
+    assert lines[1].split() == [f"{scale:.9g}", str(zero_point), f"{out_scale:.9g}",
+                                str(out_zero)]
+    assert lines[2] == "2 background person 0 1"
+    arena, op_count, added = map(int, lines[3].split())
+    assert arena == math.ceil(micro_check["arena_bytes"] * 1.1 / 1024) * 1024
+    assert op_count == added == len(micro_check["ops"]) == 5
+    # A gray picture of each value through the evaluation's crop, resize and scaling.
+    gray = np.repeat(np.arange(256, dtype=np.uint8), 8 * 8 * 3).reshape(256, 8, 8, 3)
+    image = tf.image.central_crop(tf.image.convert_image_dtype(gray, tf.float32), 0.875)
+    evaluated = preprocessing.finish(preprocessing.resize(image, 96), grayscale=True)
+    expected = quantize(evaluated.numpy()[:, 48, 48, 0], scale, zero_point)
+    assert [int(v) for v in lines[4].split()] == expected.tolist()
+    assert lines[5].split() == [f"{out_scale * (-128 - out_zero):.9g}",
+                                f"{out_scale * (127 - out_zero):.9g}"]
