@@ -158,6 +158,7 @@ rule model_summary:
         frozen=result("frozen_graph"),
         source=model_c_file("c_source"),
         header=model_c_file("c_header"),
+        settings=model_c_file("c_settings"),
         init_eval=model_init_eval,
     output:
         report(
@@ -178,6 +179,7 @@ rule model_summary:
         " --tflite-eval {input.tflite_eval} --micro-check {input.micro_check}"
         " --tflite {input.tflite} --artifact frozen_graph={input.frozen}"
         " --artifact c_source={input.source} --artifact c_header={input.header}"
+        " --artifact c_settings={input.settings}"
         " {params.init_eval} {params.recipe} --output {output} > {log} 2>&1"
 
 

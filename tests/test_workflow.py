@@ -176,6 +176,7 @@ def test_sample_workflow_is_byte_reproducible_and_learns(tmp_path):
     listed = [line.split("  ", 1)[1] for line in manifests[0].splitlines()]
     for kind in ("records/train.record-00000-of-00004", "model.ckpt-150.index",
                  "frozen_graph.pb", "person_detection.tflite", "person_detect_model_data.cc",
+                 "person_detect_model_data_settings.h",
                  "face-192px/records/val.record-00001-of-00002", "face_detection.tflite",
                  "face_detection/eval_init.json", "face_detect_model_data.cc"):
         assert any(path.endswith(kind) for path in listed), kind
