@@ -78,9 +78,8 @@ def header_text(namespace, input_shape, description, micro_check):
                                 for start in range(0, 256, 16))
     in_q = description["tflite_input_quantization"]
     out_q = description["tflite_output_quantization"]
-    pixel = ("its gray value; what training and evaluation compute for it: luma weights,"
-             if channels == 1 else "each RGB channel; what training and evaluation compute "
-             "for it:")
+    pixel = ("its gray value" if channels == 1 else "each RGB channel")
+    steps = "luma weights, " if channels == 1 else ""
     names = description["class_names"]
     ops = sorted(resolver_name(op) for op in micro_check["ops"])
     arena = math.ceil(micro_check["arena_bytes"] * (1 + ARENA_MARGIN) / 1024) * 1024
@@ -109,8 +108,8 @@ constexpr int kMaxImageSize = kNumCols * kNumRows * kNumChannels;
 constexpr float kInputScale = {in_q["scale"]!r}f;
 constexpr int kInputZeroPoint = {in_q["zero_point"]};
 
-// The int8 input of an 8-bit camera pixel ({pixel}
-// scale to [-1, 1], then kInputScale and kInputZeroPoint).
+// The int8 input of an 8-bit camera pixel, {pixel}, as training and evaluation
+// compute it: {steps}scale to [-1, 1], then kInputScale and kInputZeroPoint.
 constexpr int8_t kPixelToInput[256] = {{
     {rows_of_16}}};
 
