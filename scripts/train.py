@@ -52,6 +52,11 @@ from vww.training import build_train_graph
 tf1 = tf.compat.v1
 
 
+def logged_step(step, settings):
+    """Whether the log (and the scalar summaries) report this step."""
+    return step % settings["log_interval_steps"] == 0 or step == settings["steps"]
+
+
 def _duration(seconds):
     seconds = int(seconds)
     days, hours, minutes = seconds // 86400, seconds // 3600 % 24, seconds // 60 % 60
@@ -137,11 +142,13 @@ def train(files, num_train_records, train_dir, settings, threads=0, init=None):
                              settings["deterministic"], threads, device)
         images, labels = tf1.data.make_one_shot_iterator(data).get_next()
         net = build_train_graph(images, labels, settings, num_train_records)
-        tf1.summary.scalar("losses/total_loss", net.loss)
-        tf1.summary.scalar("learning_rate", net.learning_rate)
-        tf1.summary.scalar("batch_accuracy", net.accuracy)
-        tf1.summary.image("input_images", (images + 1.0) / 2.0, max_outputs=4)
-        summaries = tf1.summary.merge_all()
+        # Scalars at every logged step, so any run's curves have points; images (larger)
+        # every summary_interval_s.
+        scalars = tf1.summary.merge([
+            tf1.summary.scalar("losses/total_loss", net.loss),
+            tf1.summary.scalar("learning_rate", net.learning_rate),
+            tf1.summary.scalar("batch_accuracy", net.accuracy)])
+        pictures = tf1.summary.image("input_images", (images + 1.0) / 2.0, max_outputs=4)
         saver = tf1.train.Saver(max_to_keep=5)
         with tf1.Session(config=session_config(threads)) as sess:
             if latest:
@@ -160,13 +167,17 @@ def train(files, num_train_records, train_dir, settings, threads=0, init=None):
             window_step = step
             while step < settings["steps"] and not stop.signal:
                 now = time.monotonic()
-                if now - last_summary >= settings["summary_interval_s"] or step == start_step:
-                    loss, step, summary = sess.run([net.loss, net.step_done, summaries])
-                    writer.add_summary(summary, step)
+                timed = now - last_summary >= settings["summary_interval_s"] or step == start_step
+                fetches = [net.loss, net.step_done]
+                if timed or logged_step(step + 1, settings):
+                    fetches.append(scalars)
+                if timed:
+                    fetches.append(pictures)
                     last_summary = now
-                else:
-                    loss, step = sess.run([net.loss, net.step_done])
-                if step % settings["log_interval_steps"] == 0 or step == settings["steps"]:
+                loss, step, *summaries = sess.run(fetches)
+                for summary in summaries:
+                    writer.add_summary(summary, step)
+                if logged_step(step, settings):
                     elapsed = time.monotonic() - window_start
                     per_step = elapsed / max(1, step - window_step)
                     logging.info(

@@ -3,6 +3,7 @@
 import hashlib
 import json
 import math
+import re
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO, SHORT, SHORT_MODEL, read_records, run, sha256, train
+from plot_report import scalar_series
 from vww import image_cache
 from vww.checkpoints import checkpoint_step
 
@@ -40,7 +42,21 @@ def test_short_training_learns(trained, sample_records, tmp_path):
     assert report["accuracy"] >= report["majority_class_rate"] + 0.2, report
     assert report["by_weights"]["raw"]["accuracy"] >= report["majority_class_rate"] + 0.2
     assert "step 200/200: loss" in log and "images/s" in log and "ETA" in log
-    assert list(train_dir.glob("events.out.tfevents.*"))
+
+
+def test_curves_have_a_point_at_every_logged_step(trained):
+    """The scalar summaries (the report's training curves) hold the first step and every
+    step the log reports, with the loss the log prints."""
+    train_dir, log = trained
+    logged = {int(step): float(loss) for step, loss in
+              re.findall(r"step (\d+)/200: loss (\d+\.\d+)", log)}
+    assert sorted(logged) == list(range(10, 201, 10))
+    series = scalar_series(train_dir)
+    assert sorted(series["losses/total_loss"]) == [1, *sorted(logged)]
+    for step, loss in logged.items():
+        assert f"{series['losses/total_loss'][step]:.4f}" == f"{loss:.4f}"
+    assert sorted(series["learning_rate"]) == sorted(series["batch_accuracy"]) == [
+        1, *sorted(logged)]
 
 
 def test_eval_counts_every_record_once(trained, sample_records, tmp_path):
