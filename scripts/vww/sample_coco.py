@@ -409,7 +409,8 @@ def _pick(rng, table):
 
 def _coco_image_size(rng):
     shape = _pick(rng, _COCO_SHAPES)
-    side = int(rng.integers(360, 640))  # the shorter side of a landscape or portrait image
+    # The shorter side of a landscape or portrait image; halved, the height of a small one.
+    side = int(rng.integers(360, 640))
     return {"640x480": (640, 480), "480x640": (480, 640), "landscape": (640, side),
             "portrait": (side, 640), "small": (side // 2 + 100, side // 2)}[shape]
 
