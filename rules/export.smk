@@ -114,7 +114,6 @@ rule c_source:
 
 rule model_settings:
     input:
-        tflite=result("tflite"),
         model_json=result("model_json"),
         micro_check=result("micro_check"),
     output:
@@ -124,7 +123,7 @@ rule model_settings:
     benchmark:
         f"{BENCHMARKS}/model_settings/{{model}}-{{c_file}}.tsv"
     shell:
-        cli("write_model_settings") + " --tflite {input.tflite} --model-json {input.model_json}"
+        cli("write_model_settings") + " --model-json {input.model_json}"
         " --micro-check {input.micro_check} --output {output} > {log} 2>&1"
 
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Write the C++ header a TFLM application needs beside the model's array.
 
-Everything in it comes from the workflow's own files: the input's size and channels from
-the .tflite, its int8 quantization and the class names from model.json, the tensor arena
-TFLM measured and the op list from micro_check.json. In a namespace named after the C file
+Everything in it comes from the workflow's own files: the input's size and channels (the
+recipe), its int8 quantization (read from the .tflite by describe_model.py) and the class
+names from model.json, the tensor arena TFLM measured and the op list from
+micro_check.json. In a namespace named after the C file
 (TFLM's person_detection example names in it), so it sits beside that example's own
 model_settings.h:
 
@@ -29,7 +30,6 @@ needs less, the margin covers other TFLM versions' bookkeeping.
 
 Example:
   python scripts/write_model_settings.py \\
-      --tflite results/person_detection/person_detection.tflite \\
       --model-json results/person_detection/model.json \\
       --micro-check results/person_detection/micro_check.json \\
       --output results/person_detection/c/person_detect_model_data_settings.h
@@ -45,8 +45,9 @@ import tensorflow as tf
 from vww import preprocessing
 from vww.cli import InputError, cli_parser, main_guard
 from vww.coco import load_json
+from vww.export import input_shape
 from vww.files import write_text
-from vww.tflite import load_classifier, quantize
+from vww.tflite import quantize
 
 ARENA_MARGIN = 0.10  # over the arena TFLM measured, rounded up to whole KiB
 
@@ -70,8 +71,8 @@ def c_identifier(text):
     return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", text))
 
 
-def header_text(namespace, input_shape, description, micro_check):
-    _, rows, cols, channels = input_shape
+def header_text(namespace, shape, description, micro_check):
+    _, rows, cols, channels = shape
     table = pixel_to_input(channels == 1, description["tflite_input_quantization"]["scale"],
                            description["tflite_input_quantization"]["zero_point"])
     rows_of_16 = ",\n    ".join(", ".join(f"{v:4d}" for v in table[start:start + 16])
@@ -143,7 +144,6 @@ constexpr int kOpCount = {len(ops)};
 
 def main(argv=None):
     parser = cli_parser(__doc__)
-    parser.add_argument("--tflite", required=True, help="the model's int8 .tflite")
     parser.add_argument("--model-json", required=True, help="its model.json")
     parser.add_argument("--micro-check", required=True, help="its micro_check.json")
     parser.add_argument("--output", required=True,
@@ -153,12 +153,12 @@ def main(argv=None):
     namespace = Path(args.output).name.removesuffix(".h").removesuffix("_settings")
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", namespace):
         parser.error(f"--output {args.output!r}: {namespace!r} is not a C++ namespace name")
-    _, runner = load_classifier(args.tflite)
+    description = load_json(args.model_json)
     micro_check = load_json(args.micro_check)
     if not {"ops", "arena_bytes"} <= set(micro_check):
         raise InputError(args.micro_check, "not check_micro.py's report (no ops, arena_bytes)")
-    write_text(args.output, header_text(namespace, runner.get_input_details()[0]["shape"],
-                                        load_json(args.model_json), micro_check))
+    write_text(args.output, header_text(namespace, input_shape(description["recipe"]),
+                                        description, micro_check))
 
 
 if __name__ == "__main__":

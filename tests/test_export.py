@@ -206,7 +206,7 @@ def test_settings_header_compiles_and_maps_pixels_as_evaluation_does(
         "--output", tmp_path / "model.json")
     run("check_micro.py", "--tflite", out / "model.tflite", "--records",
         *sample_records[0]["val"], "--num-images", 5, "--output", tmp_path / "micro_check.json")
-    run("write_model_settings.py", "--tflite", out / "model.tflite",
+    run("write_model_settings.py",
         "--model-json", tmp_path / "model.json", "--micro-check", tmp_path / "micro_check.json",
         "--output", tmp_path / "person_detect_model_data_settings.h")
     (tmp_path / "settings.cc").write_text(SETTINGS_PROGRAM)

@@ -30,12 +30,10 @@ def find(model):
 
 def set_defaults_from(parser, argv, model_dest):
     """Make the model.json of the model named by `argv` (argument `model_dest`) the defaults
-    of `parser`'s recipe flags and --max-image-side, if it has them; return the model.json
-    (None when the model has none)."""
+    of `parser`'s recipe flags and --max-image-side (a CLI without that flag ignores it);
+    return the model.json (None when the model has none)."""
     description = find(getattr(parser.parse_known_args(argv)[0], model_dest))
     if description:
-        defaults = dict(description["recipe"])
-        if any(action.dest == "max_image_side" for action in parser._actions):
-            defaults["max_image_side"] = description["max_image_side"] or 0
-        parser.set_defaults(**defaults)
+        parser.set_defaults(max_image_side=description["max_image_side"] or 0,
+                            **description["recipe"])
     return description
