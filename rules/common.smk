@@ -70,6 +70,9 @@ RESULT_FILES = {
     "training_curves": "{model}/report/training_curves.png",
     "confusion_matrix": "{model}/report/confusion_matrix.png",
     "val_predictions": "{model}/report/val_predictions.png",
+    "roc_pr": "{model}/report/roc_pr.png",
+    "person_size": "{model}/report/person_size.png",
+    "layers": "{model}/report/layers.html",
     "manifest": "MANIFEST.sha256",
 }
 
@@ -260,11 +263,19 @@ def model_outputs(model):
         result("c_source", model=model, c_file=c_file),
         result("c_header", model=model, c_file=c_file),
         result("c_settings", model=model, c_file=c_file),
-        *(
-            result(figure, model=model)
-            for figure in ("training_curves", "confusion_matrix", "val_predictions")
-        ),
+        *(result(figure, model=model) for figure in REPORT_FIGURES),
     ]
+
+
+# The report's files of a model (rule report_figures).
+REPORT_FIGURES = (
+    "training_curves",
+    "confusion_matrix",
+    "val_predictions",
+    "roc_pr",
+    "person_size",
+    "layers",
+)
 
 
 def manifest_inputs():
@@ -409,6 +420,15 @@ def model_eval_flags(wildcards):
 
 def model_input_flags(wildcards):
     return as_flags(config["models"][wildcards.model], INPUT_KEYS)
+
+
+def operating_point_flags(wildcards):
+    settings = config["models"][wildcards.model]
+    return (
+        f"--operating-rule {settings['operating_rule']}"
+        f" --max-false-positive-rate {settings['max_false_positive_rate']}"
+        f" --unsure-margin {settings['unsure_margin']}"
+    )
 
 
 def model_setting(key):

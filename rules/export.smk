@@ -65,13 +65,16 @@ rule evaluate_tflite:
     benchmark:
         f"{BENCHMARKS}/evaluate_tflite/{{model}}.tsv"
     resources:
-        # 40,503 val images: 4.5 min on one core (reference kernels), peak 0.7 GB.
+        # 40,503 val images: 4.5 min on one core (reference kernels) per preprocessing,
+        # peak 0.7 GB.
         runtime=30,
     params:
         input_flags=model_input_flags,
+        operating_point=operating_point_flags,
     shell:
         cli("evaluate_tflite") + " --tflite {input.tflite} --records {input.records}"
-        " --float-eval {input.float_eval} {params.input_flags} --output {output} > {log} 2>&1"
+        " --float-eval {input.float_eval} {params.operating_point} {params.input_flags}"
+        " --output {output} > {log} 2>&1"
 
 
 rule check_micro:
@@ -131,6 +134,7 @@ rule describe_model:
     input:
         labels=model_labels,
         tflite=result("tflite"),
+        tflite_eval=result("tflite_eval"),
         index=model_final_checkpoint,
     output:
         result("model_json"),
@@ -144,7 +148,7 @@ rule describe_model:
         recipe=model_eval_flags,
     shell:
         cli("describe_model") + " --labels {input.labels} --tflite {input.tflite}"
-        " --checkpoint {params.checkpoint} {params.max_image_side} {params.recipe}"
+        " --tflite-eval {input.tflite_eval} --checkpoint {params.checkpoint} {params.max_image_side} {params.recipe}"
         " --output {output} > {log} 2>&1"
 
 
@@ -187,6 +191,7 @@ rule report_figures:
         index=model_final_checkpoint,
         eval=result("evaluation", evaluation="eval"),
         tflite_eval=result("tflite_eval"),
+        micro_check=result("micro_check"),
         tflite=result("tflite"),
         records=model_val_records,
     output:
@@ -208,6 +213,24 @@ rule report_figures:
             category="{model}",
             labels={"figure": "val predictions"},
         ),
+        roc_pr=report(
+            result("roc_pr"),
+            caption="../report/roc_pr.rst",
+            category="{model}",
+            labels={"figure": "ROC and precision-recall"},
+        ),
+        person_size=report(
+            result("person_size"),
+            caption="../report/person_size.rst",
+            category="{model}",
+            labels={"figure": "recall by person size"},
+        ),
+        layers=report(
+            result("layers"),
+            caption="../report/layers.rst",
+            category="{model}",
+            labels={"figure": "per-layer table"},
+        ),
     log:
         f"{LOGS}/{{model}}/report_figures.log",
     benchmark:
@@ -216,7 +239,8 @@ rule report_figures:
         input_flags=model_input_flags,
     shell:
         cli("plot_report") + " --train-dir $(dirname {input.index})"
-        " --eval {input.eval} --tflite-eval {input.tflite_eval} --tflite {input.tflite}"
+        " --eval {input.eval} --tflite-eval {input.tflite_eval}"
+        " --micro-check {input.micro_check} --tflite {input.tflite}"
         " --records {input.records} {params.input_flags}"
         " --output-dir $(dirname {output.curves}) > {log} 2>&1"
 

@@ -42,7 +42,7 @@ def main(argv=None):
         raise InputError(args.tflite, err) from err
     compared, mismatches = 0, []
     files = record_files(args.records, "val")
-    for image, _, name in eval_examples(files, settings, args.num_images or None):
+    for image, _, name, _ in eval_examples(files, settings, args.num_images or None):
         int8_input = input_int8(litert, image)
         expected = invoke(litert, int8_input)
         got = micro.run(tflm, int8_input)

@@ -7,12 +7,15 @@ class names (from the dataset's labels.txt), the stored image size of the datase
 (max_image_side: predict stores an image the same way before the eval preprocessing), the
 recipe that builds the inference graph and the weights the checkpoint ships
 (eval_weights), the .tflite's int8 input and output quantization (real value =
-scale x (int8 - zero_point)), and the model files, relative to model.json.
+scale x (int8 - zero_point)), the operating point evaluate_tflite.py chose (the int8
+person-score threshold and unsure band, which predict applies), and the model files,
+relative to model.json.
 
 Example:
   python scripts/describe_model.py \\
       --labels results/datasets/data_coco-person-0.005-192px/labels.txt \\
       --tflite results/person_detection/person_detection.tflite \\
+      --tflite-eval results/person_detection/tflite_eval.json \\
       --checkpoint results/person_detection/train/model.ckpt-1000000 \\
       --max-image-side 192 --output results/person_detection/model.json
 """
@@ -22,12 +25,13 @@ from pathlib import Path
 
 from vww import recipe
 from vww.cli import cli_parser, main_guard
+from vww.coco import load_json
 from vww.files import write_json
 from vww.labels import class_names
 from vww.tflite import io_quantization, load_classifier
 
 
-def describe(labels, tflite, checkpoint, max_image_side, settings, output):
+def describe(labels, tflite, tflite_eval, checkpoint, max_image_side, settings, output):
     """model.json's content for a model made with `settings` (its INFERENCE_KEYS)."""
     _, runner = load_classifier(tflite, settings)
     (in_scale, in_zero), (out_scale, out_zero) = io_quantization(runner)
@@ -40,6 +44,7 @@ def describe(labels, tflite, checkpoint, max_image_side, settings, output):
         "checkpoint": os.path.relpath(checkpoint, folder),
         "tflite_input_quantization": {"scale": float(in_scale), "zero_point": int(in_zero)},
         "tflite_output_quantization": {"scale": float(out_scale), "zero_point": int(out_zero)},
+        "operating_point": load_json(tflite_eval)["operating_point"],
     }
 
 
@@ -47,6 +52,8 @@ def main(argv=None):
     parser = cli_parser(__doc__)
     parser.add_argument("--labels", required=True, help="the dataset's labels.txt")
     parser.add_argument("--tflite", required=True, help="the model's int8 .tflite")
+    parser.add_argument("--tflite-eval", required=True,
+                        help="evaluate_tflite.py's report of it (its operating point)")
     parser.add_argument("--checkpoint", required=True,
                         help="the final checkpoint prefix (model.ckpt-N)")
     parser.add_argument("--max-image-side", type=int, default=0,
@@ -55,7 +62,7 @@ def main(argv=None):
     recipe.add_arguments(parser, recipe.INFERENCE_KEYS)
     args = parser.parse_args(argv)
     settings = recipe.from_args(args, recipe.INFERENCE_KEYS)
-    write_json(args.output, describe(args.labels, args.tflite, args.checkpoint,
+    write_json(args.output, describe(args.labels, args.tflite, args.tflite_eval, args.checkpoint,
                                      args.max_image_side or None, settings, args.output))
 
 

@@ -3,7 +3,9 @@
 
 Reports the accuracy of the weights the model ships with (--eval-weights: the moving
 average, "ema", or the raw weights) and of the other set too, the mean cross entropy, the
-confusion matrix (rows: true label, columns: predicted) and the image count. Any
+confusion matrix (rows: true label, columns: predicted), recall by person size (the
+negative images, then the positive ones by their largest box's share of the image:
+vww.metrics) and the image count. Any
 checkpoint works, also while training runs (the seed's "you don't need to wait"). A
 checkpoint of a model this workflow made needs no recipe flags: they default to its
 model.json (above the train dir); flags given still win.
@@ -26,6 +28,7 @@ from vww.checkpoints import WEIGHTS, checkpoint_step, weights_saver
 from vww.cli import cli_parser, main_guard, parse_logged_args
 from vww.dataset import add_records_argument, eval_dataset, record_files
 from vww.files import write_json
+from vww.metrics import recall_by_person_size
 from vww.sessions import session_config
 
 tf1 = tf.compat.v1
@@ -38,7 +41,8 @@ def evaluate(checkpoint, files, settings, batch_size=100, threads=0):
     graph = tf.Graph()
     with graph.as_default():
         iterator = tf1.data.make_initializable_iterator(eval_dataset(files, settings, batch_size))
-        images, labels, _ = iterator.get_next()
+        batch = iterator.get_next()
+        images, labels = batch["image"], batch["label"]
         logits, _ = mobilenet_v1.build(images, settings, is_training=False)
         losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
         predicted = tf.argmax(logits, 1)
@@ -47,22 +51,24 @@ def evaluate(checkpoint, files, settings, batch_size=100, threads=0):
             for weights, saver in savers.items():
                 saver.restore(sess, checkpoint)
                 sess.run(iterator.initializer)
-                confusion = np.zeros((2, 2), np.int64)
-                loss_sum = 0.0
+                runs = []  # (labels, predicted, losses, largest boxes) of each batch
                 while True:
                     try:
-                        batch_labels, batch_predicted, batch_losses = sess.run(
-                            [labels, predicted, losses])
+                        runs.append(sess.run([labels, predicted, losses, batch["largest_box"]]))
                     except tf.errors.OutOfRangeError:
                         break
-                    np.add.at(confusion, (batch_labels, batch_predicted), 1)
-                    loss_sum += float(batch_losses.sum())
-                count = int(confusion.sum())
+                all_labels, all_predicted, all_losses, largest_box = map(np.concatenate,
+                                                                         zip(*runs))
+                confusion = np.zeros((2, 2), np.int64)
+                np.add.at(confusion, (all_labels, all_predicted), 1)
+                count = len(all_labels)
                 results[weights] = {
                     "accuracy": float(np.trace(confusion)) / count,
-                    "loss": loss_sum / count,
+                    "loss": float(all_losses.sum(dtype=np.float64)) / count,
                     "confusion_matrix": confusion.tolist(),
                     "images": count,
+                    "recall_by_person_size": recall_by_person_size(all_labels, all_predicted,
+                                                                   largest_box),
                 }
     return results
 

@@ -1,19 +1,26 @@
 #!/usr/bin/env python3
-"""Figures for `snakemake --report`: training curves, confusion matrices, val predictions.
+"""Figures for `snakemake --report`: training curves, confusion matrices, val predictions,
+ROC and precision-recall, recall by person size, the per-layer table.
 
 - training_curves.png: loss, learning rate and batch accuracy from the TensorBoard events
   in --train-dir;
 - confusion_matrix.png: float (checkpoint) and int8 (.tflite) confusion matrices;
 - val_predictions.png: the first --num-images val images as the model sees them, with the
-  int8 model's person score and the true label.
+  int8 model's person score and the true label;
+- roc_pr.png: the int8 model's ROC and precision-recall curves under both preprocessings
+  (tflite_eval.json), the operating point marked;
+- person_size.png: recall by person size, float and int8 (eval.json, tflite_eval.json);
+- layers.html: the .tflite's per-layer table (vww.tflite.layer_table) against the tensor
+  arena TFLM measured (--micro-check).
 
 Example:
   python scripts/plot_report.py --train-dir results/person_detection/train --eval eval.json \\
-      --tflite-eval tflite_eval.json --tflite model.tflite \\
+      --tflite-eval tflite_eval.json --micro-check micro_check.json --tflite model.tflite \\
       --records results/datasets/data_coco-person-0.005-192px/records/val.record-* \\
       --output-dir results/person_detection/report
 """
 
+import html
 from pathlib import Path
 
 import matplotlib
@@ -27,8 +34,15 @@ from vww import recipe  # noqa: E402
 from vww.cli import cli_parser, main_guard  # noqa: E402
 from vww.coco import load_json  # noqa: E402
 from vww.dataset import add_records_argument, eval_examples, record_files  # noqa: E402
-from vww.files import atomic_path  # noqa: E402
-from vww.tflite import dequantize, input_int8, invoke, io_quantization, load_classifier  # noqa: E402
+from vww.files import atomic_path, write_text  # noqa: E402
+from vww.tflite import (  # noqa: E402
+    dequantize,
+    input_int8,
+    invoke,
+    io_quantization,
+    layer_table,
+    load_classifier,
+)
 
 CURVES = (("losses/total_loss", "total loss"), ("learning_rate", "learning rate"),
           ("batch_accuracy", "batch accuracy (train mode)"))
@@ -89,7 +103,7 @@ def plot_predictions(tflite, records, settings, num_images, path):
                                 squeeze=False)
     for axis in axes.flat:
         axis.axis("off")
-    for axis, (image, label, name) in zip(axes.flat, examples):
+    for axis, (image, label, name, _) in zip(axes.flat, examples):
         scores = dequantize(invoke(runner, input_int8(runner, image)), out_scale, out_zero)
         axis.imshow((image[0, :, :, 0] + 1) / 2, cmap="gray", vmin=0, vmax=1)
         correct = int(np.argmax(scores)) == label
@@ -99,11 +113,80 @@ def plot_predictions(tflite, records, settings, num_images, path):
     save(figure, path)
 
 
+def plot_roc_pr(tflite_eval, path):
+    figure, (roc, pr) = plt.subplots(1, 2, figsize=(9, 4))
+    for kind, report in tflite_eval["by_preprocessing"].items():
+        curves = report["curves"]
+        roc.plot([0, *curves["false_positive_rate"][::-1], 1],
+                 [0, *curves["true_positive_rate"][::-1], 1],
+                 label=f"{kind} (AUC {report['roc_auc']:.3f})")
+        kept = [(r, p) for r, p in zip(curves["true_positive_rate"], curves["precision"])
+                if p is not None]
+        pr.plot(*zip(*kept), label=f"{kind} (AP {report['average_precision']:.3f})")
+    point = tflite_eval["operating_point"]
+    curves = tflite_eval["by_preprocessing"][point["preprocessing"]]["curves"]
+    at = curves["thresholds"].index(point["threshold"])
+    roc.plot(curves["false_positive_rate"][at], curves["true_positive_rate"][at], "ko",
+             label=f"threshold {point['threshold']} ({point['rule']}, {point['preprocessing']})")
+    pr.plot(curves["true_positive_rate"][at], curves["precision"][at], "ko")
+    for axis, (x, y), title in ((roc, ("false positive rate", "true positive rate"), "ROC"),
+                                (pr, ("recall", "precision"), "precision-recall")):
+        axis.set_xlabel(x)
+        axis.set_ylabel(y)
+        axis.set_title(f"{title}, int8 on {tflite_eval['split']}")
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    save(figure, path)
+
+
+def plot_person_size(reports, path):
+    """Bars of recall per size bucket, one series per {title: recall_by_person_size}."""
+    buckets = next(iter(reports.values()))
+    figure, axis = plt.subplots(figsize=(8, 3.6))
+    width = 0.8 / len(reports)
+    for offset, (title, by_size) in enumerate(reports.items()):
+        axis.bar(np.arange(len(buckets)) + offset * width,
+                 [bucket["recall"] or 0 for bucket in by_size], width, label=title)
+    axis.set_xticks(np.arange(len(buckets)) + width * (len(reports) - 1) / 2,
+                    [f"{b['bucket']}\n{b['images']} images" for b in buckets])
+    axis.set_xlabel("largest person box, share of the image")
+    axis.set_ylabel("recall of the true class")
+    axis.set_ylim(0, 1)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    save(figure, path)
+
+
+def layers_html(layers, arena_bytes):
+    """The per-layer table as an HTML page (the report shows HTML, not TSV)."""
+    columns = ("op", "output_shape", "macs", "parameters", "activation_bytes", "live_bytes")
+
+    def row(cells, tag="td"):
+        return "<tr>" + "".join(f"<{tag}>{html.escape(str(c))}</{tag}>" for c in cells) + "</tr>"
+
+    def number(value):
+        return f"{value:,}" if isinstance(value, int) else value
+
+    lines = [row(["#", *columns], "th")]
+    lines += [row([index, *(number(layer[key]) for key in columns)])
+              for index, layer in enumerate(layers, 1)]
+    lines.append(row(["", "total", "", number(sum(layer["macs"] for layer in layers)),
+                      number(sum(layer["parameters"] for layer in layers)), "",
+                      f"largest {max(layer['live_bytes'] for layer in layers):,}"]))
+    return "\n".join([
+        '<!DOCTYPE html><html><head><meta charset="utf-8"><title>layers</title></head><body>',
+        '<table border="1" cellpadding="3">', *lines, "</table>",
+        "<p>live_bytes: the activations an op reads and writes, in the tensor arena at once. "
+        f"TFLM measured an arena of {arena_bytes:,} bytes, its bookkeeping and scratch "
+        "buffers included.</p>", "</body></html>", ""])
+
+
 def main(argv=None):
     parser = cli_parser(__doc__)
     parser.add_argument("--train-dir", required=True, help="training folder (events files)")
     parser.add_argument("--eval", required=True, help="evaluate.py's JSON")
     parser.add_argument("--tflite-eval", required=True, help="evaluate_tflite.py's JSON")
+    parser.add_argument("--micro-check", required=True, help="check_micro.py's JSON (the arena)")
     parser.add_argument("--tflite", required=True, help="the int8 .tflite")
     add_records_argument(parser, "val")
     parser.add_argument("--num-images", type=int, default=16, help="val images to show")
@@ -121,6 +204,16 @@ def main(argv=None):
     plot_confusion(matrices, out / "confusion_matrix.png")
     plot_predictions(args.tflite, args.records, settings, args.num_images,
                      out / "val_predictions.png")
+    tflite_eval = load_json(args.tflite_eval)
+    plot_roc_pr(tflite_eval, out / "roc_pr.png")
+    plot_person_size({
+        "float (checkpoint), slim_eval": load_json(args.eval)["recall_by_person_size"],
+        **{f"int8, {kind}": report["recall_by_person_size"]
+           for kind, report in tflite_eval["by_preprocessing"].items()},
+    }, out / "person_size.png")
+    _, runner = load_classifier(args.tflite, settings)
+    write_text(out / "layers.html",
+               layers_html(layer_table(runner), load_json(args.micro_check)["arena_bytes"]))
 
 
 if __name__ == "__main__":

@@ -1,17 +1,27 @@
 #!/usr/bin/env python3
 """Classify image files with a trained model: an int8 .tflite or a checkpoint.
 
-Each image goes through the workflow's own evaluation preprocessing (stored as the dataset
-stores it, --max-image-side; central crop, resize, grayscale, scale to [-1, 1]). A .tflite
-then runs int8 in TensorFlow Lite Micro's interpreter, on the input quantized with the
-model's scale and zero point: what the microcontroller computes for that picture. A
-checkpoint (model.ckpt-N, its .index, or a train dir for its newest) runs in float with the
-weights it ships (--eval-weights).
+Each image is preprocessed as --preprocessing says:
+- device (default): as a board sees the picture through a camera set to the model's
+  input (vww.preprocessing.device_frame: the whole picture, decoded as it is, never
+  re-encoded, luma, resized to the input size, 8-bit, each pixel mapped as the settings
+  header's kPixelToInput);
+- slim_eval: the seed's evaluation protocol (stored as the dataset stores it,
+  --max-image-side, as JPEG; central 87.5% crop, resize, grayscale, scale to [-1, 1]).
+A .tflite then runs int8 in TensorFlow Lite Micro's interpreter, on the input quantized
+with the model's scale and zero point: with the device preprocessing, what the
+microcontroller computes for that picture. A checkpoint (model.ckpt-N, its .index, or a
+train dir for its newest) runs in float with the weights it ships (--eval-weights).
 
 A model this workflow made needs no flags: its model.json (beside the .tflite, above the
-train dir) gives the class names, the stored image size and the recipe. Flags given
-override it; without a model.json they default to the seed's recipe, 192 px and the class
-names 0 and 1.
+train dir) gives the class names, the stored image size, the recipe and the operating
+point. Flags given override it; without a model.json they default to the seed's recipe,
+192 px and the class names 0 and 1.
+
+The label is decided as the settings header's Detect does, with model.json's operating
+point: class 1 when its score is at or above the unsure band's top, class 0 below its
+bottom, "unsure" between. Without an operating point, or with --argmax, the label is the
+class of the highest score.
 
 Prints one line per image: path, label and every class's score; --json prints one JSON
 object per line instead ({"path", "label", "scores": {class: score}}). Folders are searched
@@ -22,7 +32,7 @@ labels file that cannot be used stops it with one line saying why.
 Examples:
   python scripts/predict.py results/person_detection/person_detection.tflite photos/
   python scripts/predict.py results/person_detection/train me.jpg --json
-  python scripts/predict.py other.tflite photos/ --labels labels.txt --max-image-side 0
+  python scripts/predict.py other.tflite photos/ --labels labels.txt --preprocessing slim_eval
 """
 
 import json
@@ -39,8 +49,9 @@ from vww.checkpoints import checkpoint_names, misfits, newest_checkpoint
 from vww.cli import InputError, cli_parser, main_guard
 from vww.export import input_shape
 from vww.folders import is_image_file
-from vww.images import UnreadableImageError, tf_jpeg
+from vww.images import UnreadableImageError, rgb_pixels, tf_jpeg
 from vww.labels import class_names
+from vww.preprocessing import EVAL_PREPROCESSINGS
 from vww.tflite import dequantize, input_int8, io_quantization, load_classifier
 
 tf1 = tf.compat.v1
@@ -59,16 +70,41 @@ def image_files(paths):
     return files
 
 
-def model_input(path, settings, max_image_side):
-    """An image file as the model's float input [1, H, W, C], preprocessed as in eval."""
+def model_input(path, settings, max_image_side, kind):
+    """An image file as the model's float input [1, H, W, C], preprocessed as `kind`."""
     try:
         data = path.read_bytes()
     except OSError as err:
         raise UnreadableImageError(f"{path}: {err.strerror}") from err
-    jpeg, _, _, _ = tf_jpeg(data, str(path), max_image_side)
-    image = preprocessing.eval_image(tf.constant(jpeg), settings["image_size"],
-                                     settings["grayscale"])
+    size, grayscale = settings["image_size"], settings["grayscale"]
+    if kind == "device":
+        image = preprocessing.device_image(tf.constant(rgb_pixels(data, str(path))), size,
+                                           grayscale)
+    else:
+        jpeg, _, _, _ = tf_jpeg(data, str(path), max_image_side)
+        image = preprocessing.eval_image(tf.constant(jpeg), size, grayscale)
     return image.numpy()[np.newaxis]
+
+
+def decision_bounds(description):
+    """(low, high): the probabilities of the operating point's unsure band, dequantized as
+    the .tflite's scores are, so comparing them decides as the header's Detect does on the
+    int8 scores."""
+    point = description["operating_point"]
+    quantization = description["tflite_output_quantization"]
+    return tuple(dequantize(np.array([point["unsure_low"], point["unsure_high"]], np.int8),
+                            quantization["scale"], quantization["zero_point"]))
+
+
+def label_of(scores, names, bounds):
+    """The label of an image's class probabilities: argmax without `bounds`, else class 1
+    at or above the high bound, class 0 below the low one, "unsure" between."""
+    if bounds is None:
+        return names[int(np.argmax(scores))]
+    low, high = bounds
+    if scores[1] >= high:
+        return names[1]
+    return names[0] if scores[1] < low else "unsure"
 
 
 class TfliteModel:
@@ -141,6 +177,10 @@ def main(argv=None):
     parser.add_argument("--max-image-side", type=int, default=DEFAULT_MAX_IMAGE_SIDE,
                         help="downscale as the dataset stored its images (default: "
                              "model.json's, else %(default)s; 0: as they are)")
+    parser.add_argument("--preprocessing", choices=EVAL_PREPROCESSINGS[::-1], default="device",
+                        help="the board's (default) or slim's evaluation preprocessing")
+    parser.add_argument("--argmax", action="store_true",
+                        help="label by the highest score, not by model.json's operating point")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     recipe.add_arguments(parser, recipe.INFERENCE_KEYS)
     description = model_json.set_defaults_from(parser, argv, "model")
@@ -155,19 +195,22 @@ def main(argv=None):
         model = TfliteModel(args.model)
     else:
         model = CheckpointModel(args.model, recipe.from_args(args, recipe.INFERENCE_KEYS))
+    use_point = description and "operating_point" in description and not args.argmax
+    bounds = decision_bounds(description) if use_point else None
     files = image_files(args.images)
     if not files:
         sys.exit(f"error: no .jpg, .jpeg or .png image in {' '.join(args.images)}")
     failed = 0
     for path in files:
         try:
-            image = model_input(path, model.settings, args.max_image_side or None)
+            image = model_input(path, model.settings, args.max_image_side or None,
+                                args.preprocessing)
         except UnreadableImageError as err:
             logging.error("cannot read %s", err)
             failed += 1
             continue
         scores = model.scores(image)
-        result = {"path": str(path), "label": names[int(np.argmax(scores))],
+        result = {"path": str(path), "label": label_of(scores, names, bounds),
                   "scores": {name: float(s) for name, s in zip(names, scores)}}
         if args.json:
             print(json.dumps(result), flush=True)

@@ -44,7 +44,7 @@ def main(argv=None):
     settings = recipe.from_args(args, recipe.INPUT_KEYS)
 
     check_frozen_graph(args.frozen_graph)
-    images = [image for image, _, _ in
+    images = [example.image for example in
               eval_examples(record_files(args.records, "val"), settings, args.num_images)]
     model = convert_int8(args.frozen_graph, settings, images)
     with atomic_path(args.output) as tmp:

@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Summarize a built model: accuracy float vs int8, size, arena, parameters, MACs, ops.
+"""Summarize a built model: accuracy float vs int8 (and on the device's preprocessing),
+ROC AUC and operating point, size, arena, parameters, MACs, ops, and the per-layer table
+(vww.tflite.layer_table: op, output shape, MACs, parameters, activation bytes).
 
 Gathers evaluate.py's, evaluate_tflite.py's and check_micro.py's reports and the .tflite
 into one JSON, with the path of every artifact. For a fine-tuned model, --init-eval (the
@@ -20,7 +22,7 @@ from vww.cli import cli_parser, main_guard
 from vww.coco import load_json
 from vww.export import input_shape
 from vww.files import write_json
-from vww.tflite import load_classifier, model_stats
+from vww.tflite import layer_table, load_classifier
 
 # TFLM's own person_detect.tflite, for comparison.
 TFLM_EXAMPLE_TFLITE_BYTES = 300_568
@@ -54,7 +56,7 @@ def main(argv=None):
                for name, path in (("eval", args.eval), ("tflite_eval", args.tflite_eval),
                                   ("micro_check", args.micro_check))}
     model, runner = load_classifier(args.tflite, settings)
-    stats = model_stats(runner)
+    layers = layer_table(runner)
     ops = reports["micro_check"]["ops"]  # check_micro.py counted them on this model
     summary = {
         "model": args.model,
@@ -69,12 +71,17 @@ def main(argv=None):
         "tflm_example_tflite_bytes": TFLM_EXAMPLE_TFLITE_BYTES,
         "arena_bytes": reports["micro_check"]["arena_bytes"],
         "trainable_parameters": trainable_parameters(settings),
-        "tflite_parameters": stats["parameters"],
-        "macs": stats["macs"],
+        "tflite_parameters": sum(layer["parameters"] for layer in layers),
+        "macs": sum(layer["macs"] for layer in layers),
+        "peak_live_bytes": max(layer["live_bytes"] for layer in layers),
         "ops": ops,
         "op_count": sum(ops.values()),
         "tflm_litert_images_compared": reports["micro_check"]["images_compared"],
         "tflm_litert_mismatches": len(reports["micro_check"]["mismatches"]),
+        "device_int8_accuracy": reports["tflite_eval"]["device_int8_accuracy"],
+        "roc_auc": reports["tflite_eval"]["by_preprocessing"]["device"]["roc_auc"],
+        "operating_point": reports["tflite_eval"]["operating_point"],
+        "layers": layers,
         "artifacts": dict(sorted(
             [("eval", args.eval), ("tflite_eval", args.tflite_eval),
              ("micro_check", args.micro_check), ("tflite", args.tflite)]

@@ -159,3 +159,17 @@ def exported(trained, sample_records, tmp_path_factory):
     run("quantize.py", "--frozen-graph", out / "frozen_ema.pb", "--records", *records["val"],
         "--num-images", 50, "--output", out / "model.tflite")
     return out, checkpoint
+
+
+@pytest.fixture(scope="session")
+def evaluated(exported, sample_records):
+    """evaluate.py's and evaluate_tflite.py's reports of `exported` on the val records
+    (unsure margin 0.1), beside its .tflite: (eval.json, tflite_eval.json)."""
+    out, checkpoint = exported
+    records, _ = sample_records
+    reports = out / "eval.json", out / "tflite_eval.json"
+    run("evaluate.py", "--checkpoint", checkpoint, "--records", *records["val"],
+        "--output", reports[0], *SHORT_MODEL)
+    run("evaluate_tflite.py", "--tflite", out / "model.tflite", "--records", *records["val"],
+        "--float-eval", reports[0], "--unsure-margin", 0.1, "--output", reports[1])
+    return reports

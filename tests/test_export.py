@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import SHORT_MODEL, run, sha256
+from conftest import SHORT_MODEL, read_records, run, sha256
 from vww import micro, mobilenet_v1, preprocessing, recipe
 from vww.checkpoints import weights_saver
 from vww.dataset import eval_examples, record_files
 from vww.export import INPUT_NODE, OUTPUT_NODE, load_graph_def
-from vww.tflite import interpreter, io_quantization, quantize
+from vww.tflite import input_int8, interpreter, invoke, io_quantization, quantize
 
 tf1 = tf.compat.v1
 SETTINGS = {**{name: default for name, (default, _) in recipe.RECIPE.items()},
@@ -23,7 +23,7 @@ BUILTIN_INT8_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "RESHAPE"
 
 
 def val_images(records, count=12):
-    return np.concatenate([image for image, _, _ in
+    return np.concatenate([example.image for example in
                            eval_examples(record_files(records["val"], "val"), SETTINGS, count)])
 
 
@@ -92,19 +92,70 @@ def test_tflite_is_full_int8_and_reproducible(exported, sample_records, tmp_path
     assert sha256(tmp_path / "again.tflite") == sha256(out / "model.tflite")
 
 
-def test_tflite_eval_reports_the_gap(exported, sample_records, trained, tmp_path):
-    out, checkpoint = exported
-    records, counts = sample_records
-    run("evaluate.py", "--checkpoint", checkpoint, "--records", *records["val"],
-        "--output", tmp_path / "eval.json", *SHORT_MODEL)
-    run("evaluate_tflite.py", "--tflite", out / "model.tflite", "--records", *records["val"],
-        "--float-eval", tmp_path / "eval.json", "--output", tmp_path / "tflite_eval.json")
-    report = json.loads((tmp_path / "tflite_eval.json").read_text())
-    assert report["images"] == counts["val"]
+def test_tflite_eval_reports_the_gap(evaluated, sample_records):
+    report = json.loads(evaluated[1].read_text())
+    assert report["images"] == sample_records[1]["val"]
     assert report["int8_accuracy"] > 0.7
-    assert report["float_minus_int8"] == pytest.approx(
-        report["float_accuracy"] - report["int8_accuracy"])
+    assert report["float_accuracy"] == json.loads(evaluated[0].read_text())["accuracy"]
+    assert report["float_minus_int8"] == report["float_accuracy"] - report["int8_accuracy"]
     assert abs(report["float_minus_int8"]) < 0.1
+
+
+def test_tflite_eval_curves_threshold_and_sizes_are_those_of_its_scores(
+        exported, evaluated, sample_records):
+    """Each preprocessing's figures recomputed by brute force from the int8 scores of every
+    val image and the person boxes of its record."""
+    out, _ = exported
+    records = sample_records[0]["val"]
+    report = json.loads(evaluated[1].read_text())
+    float_eval = json.loads(evaluated[0].read_text())
+    runner = interpreter((out / "model.tflite").read_bytes())
+    boxes = [(r["image/object/bbox/ymax"] - r["image/object/bbox/ymin"])
+             * (r["image/object/bbox/xmax"] - r["image/object/bbox/xmin"])
+             for r in read_records(records)]
+    largest = [float(areas.max()) if areas.size else 0.0 for areas in boxes]
+    by_kind = {}
+    for kind in ("slim_eval", "device"):
+        examples = list(eval_examples(record_files(records, "val"), SETTINGS, kind=kind))
+        labels = [example.label for example in examples]
+        scores = [invoke(runner, input_int8(runner, example.image)) for example in examples]
+        person = [int(s[1]) for s in scores]
+        said = [int(s[1] > s[0]) for s in scores]  # argmax; a tie is class 0
+        got = report["by_preprocessing"][kind]
+        assert got["accuracy"] == sum(map(int.__eq__, said, labels)) / len(labels)
+        pairs = [(p, n) for p, lp in zip(person, labels) if lp for n, ln in zip(person, labels)
+                 if not ln]
+        assert got["roc_auc"] == pytest.approx(
+            sum(1.0 if p > n else 0.5 if p == n else 0.0 for p, n in pairs) / len(pairs),
+            abs=1e-12)
+        for bucket in got["recall_by_person_size"]:
+            if bucket["bucket"] == "no person":
+                members = [i for i, label in enumerate(labels) if not label]
+            else:
+                members = [i for i, label in enumerate(labels) if label and
+                           bucket["min_box_fraction"] <= largest[i] < bucket["max_box_fraction"]]
+            assert bucket["images"] == len(members), bucket
+            if members:
+                assert bucket["recall"] == pytest.approx(
+                    sum(said[i] == labels[i] for i in members) / len(members)), bucket
+        by_kind[kind] = labels, person
+    assert report["int8_accuracy"] == report["by_preprocessing"]["slim_eval"]["accuracy"]
+    assert [b["images"] for b in float_eval["recall_by_person_size"]] == [
+        b["images"] for b in report["by_preprocessing"]["slim_eval"]["recall_by_person_size"]]
+    # The operating point: on the device scores, the lowest threshold of best accuracy,
+    # and a band of round(0.1 / (1/256)) = 26 steps each side.
+    labels, person = by_kind["device"]
+    accuracy = {t: sum((p >= t) == bool(label) for p, label in zip(person, labels))
+                for t in range(-128, 128)}
+    threshold = min(t for t, a in accuracy.items() if a == max(accuracy.values()))
+    point = report["operating_point"]
+    assert (point["preprocessing"], point["threshold"]) == ("device", threshold)
+    assert point["accuracy"] == accuracy[threshold] / len(labels)
+    low, high = max(threshold - 26, -128), min(threshold + 26, 127)
+    assert (point["unsure_low"], point["unsure_high"]) == (low, high)
+    unsure = sum(low <= p < high for p in person)
+    assert point["unsure_fraction"] == unsure / len(labels)
+    assert report["device_int8_accuracy"] == report["by_preprocessing"]["device"]["accuracy"]
 
 
 def test_tflm_agrees_with_litert_on_every_val_image(exported, sample_records, tmp_path):
@@ -190,19 +241,29 @@ int main() {
   std::printf("%d %d %u\\n", s::kTensorArenaSize, s::kOpCount, resolver.added);
   for (int p = 0; p < 256; ++p) std::printf("%d ", s::PixelToInput(p));
   std::printf("\\n%.9g %.9g\\n", s::ScoreToProbability(-128), s::ScoreToProbability(127));
+  std::printf("%d %d %d\\n", s::kScoreThreshold, s::kUnsureLow, s::kUnsureHigh);
+  for (int score = -128; score < 128; ++score) {
+    const s::Detection detection = s::Detect(static_cast<int8_t>(score));
+    std::printf("%c", detection == s::Detection::kPresent  ? 'P'
+                      : detection == s::Detection::kAbsent ? 'A'
+                                                           : 'U');
+  }
+  std::printf("\\n");
 }
 """
 
 
 @pytest.mark.skipif(shutil.which("g++") is None, reason="needs a C++ compiler")
 def test_settings_header_compiles_and_maps_pixels_as_evaluation_does(
-        exported, sample_records, tmp_path):
-    """The generated header with every constant and the op macro in use, compiled with g++;
-    its pixel table against the evaluation's preprocessing of a gray picture."""
+        exported, evaluated, sample_records, tmp_path):
+    """The generated header with every constant, the op macro and Detect in use, compiled
+    with g++; its pixel table against the evaluation's preprocessing of a gray picture, its
+    decisions against tflite_eval.json's operating point."""
     out, checkpoint = exported
     (tmp_path / "labels.txt").write_text("0:background\n1:person\n")
     run("describe_model.py", "--labels", tmp_path / "labels.txt", "--tflite",
-        out / "model.tflite", "--checkpoint", checkpoint, *SHORT_MODEL,
+        out / "model.tflite", "--tflite-eval", evaluated[1], "--checkpoint", checkpoint,
+        *SHORT_MODEL,
         "--output", tmp_path / "model.json")
     run("check_micro.py", "--tflite", out / "model.tflite", "--records",
         *sample_records[0]["val"], "--num-images", 5, "--output", tmp_path / "micro_check.json")
@@ -231,8 +292,14 @@ def test_settings_header_compiles_and_maps_pixels_as_evaluation_does(
     # A gray picture of each value through the evaluation's crop, resize and scaling.
     gray = np.repeat(np.arange(256, dtype=np.uint8), 8 * 8 * 3).reshape(256, 8, 8, 3)
     image = tf.image.central_crop(tf.image.convert_image_dtype(gray, tf.float32), 0.875)
-    evaluated = preprocessing.finish(preprocessing.resize(image, 96), grayscale=True)
-    expected = quantize(evaluated.numpy()[:, 48, 48, 0], scale, zero_point)
+    gray_inputs = preprocessing.finish(preprocessing.resize(image, 96), grayscale=True)
+    expected = quantize(gray_inputs.numpy()[:, 48, 48, 0], scale, zero_point)
     assert [int(v) for v in lines[4].split()] == expected.tolist()
     assert lines[5].split() == [f"{out_scale * (-128 - out_zero):.9g}",
                                 f"{out_scale * (127 - out_zero):.9g}"]
+    point = json.loads(evaluated[1].read_text())["operating_point"]
+    assert point["unsure_low"] < point["threshold"] < point["unsure_high"]
+    assert lines[6] == f"{point['threshold']} {point['unsure_low']} {point['unsure_high']}"
+    assert lines[7] == "".join("P" if score >= point["unsure_high"] else
+                               "A" if score < point["unsure_low"] else "U"
+                               for score in range(-128, 128))

@@ -9,6 +9,8 @@ import flatbuffers
 import numpy as np
 import pytest
 import skimage
+import tensorflow as tf
+from PIL import Image
 from tensorflow.lite.python import schema_py_generated as schema
 
 from build_tfrecord_shard import build_shard
@@ -16,7 +18,9 @@ from conftest import SHORT_MODEL, run
 from vww import micro
 from vww.dataset import eval_examples, record_files
 from vww.folders import folder_annotations
+from vww.preprocessing import device_frame
 from vww.tflite import dequantize, input_int8, interpreter, io_quantization
+from write_model_settings import pixel_to_input
 
 PHOTOS = ("astronaut.png", "camera.png", "coffee.png", "rocket.jpg", "hubble_deep_field.jpg")
 SETTINGS = {"image_size": 96, "grayscale": True}
@@ -42,7 +46,8 @@ def test_tflite_predictions_are_what_tflm_computes_in_the_pipeline(exported, pho
     out, _ = exported
     labels = tmp_path / "labels.txt"
     labels.write_text("0:background\n1:person\n")
-    result, lines = predictions(out / "model.tflite", photos, "--labels", labels)
+    result, lines = predictions(out / "model.tflite", photos, "--labels", labels,
+                                "--preprocessing", "slim_eval")
     assert result.returncode == 0, result.stderr
     expected_paths = sorted(str(p) for p in photos.rglob("*.*"))
     assert [line["path"] for line in lines] == expected_paths
@@ -64,9 +69,34 @@ def test_tflite_predictions_are_what_tflm_computes_in_the_pipeline(exported, pho
     litert, tflm = interpreter(model), micro.load(model)
     _, (scale, zero_point) = io_quantization(litert)
     by_name = {Path(line["path"]).relative_to(photos).as_posix(): line for line in lines}
-    for image, _, name in eval_examples(record_files([shard], "val"), SETTINGS):
+    for image, _, name, _ in eval_examples(record_files([shard], "val"), SETTINGS):
         scores = dequantize(micro.run(tflm, input_int8(litert, image)), scale, zero_point)
         assert list(by_name[name]["scores"].values()) == scores.tolist(), name
+
+
+def test_device_predictions_are_what_tflm_computes_on_the_camera_frame(exported, photos):
+    """The default preprocessing: each photo decoded by Pillow as it is (PNGs never become
+    JPEGs), the camera frame of its pixels (device_frame, checked against Pillow's resize
+    in test_preprocessing), each pixel mapped through the settings header's table, run in
+    TFLM: the scores predict prints."""
+    out, _ = exported
+    _, lines = predictions(out / "model.tflite", photos)
+    model = (out / "model.tflite").read_bytes()
+    litert, tflm = interpreter(model), micro.load(model)
+    (in_scale, in_zero), (scale, zero_point) = io_quantization(litert)
+    table = pixel_to_input(True, in_scale, in_zero)
+    slim = {line["path"]: line for line in predictions(out / "model.tflite", photos,
+                                                       "--preprocessing", "slim_eval")[1]}
+    differ = 0
+    for line in lines:
+        image = Image.open(line["path"])
+        pixels = np.asarray(image.convert("L" if image.mode == "L" else "RGB").convert("RGB"))
+        frame = device_frame(tf.constant(pixels), 96, grayscale=True).numpy()
+        int8_input = table[frame][np.newaxis]
+        scores = dequantize(micro.run(tflm, int8_input), scale, zero_point)
+        assert list(line["scores"].values()) == scores.tolist(), line["path"]
+        differ += line["scores"] != slim[line["path"]]["scores"]
+    assert differ == len(lines)  # the crop and the JPEG round trip change every score
 
 
 def test_checkpoint_predictions_agree_with_the_int8_model(exported, photos):
@@ -110,10 +140,11 @@ def test_checkpoint_of_another_model_is_one_error_line(exported, photos):
         r"describe \(\d+ misfits, first: \S+ is \[.*\], the model's \[.*\]\)", errors[0]), errors
 
 
-def test_model_json_replaces_the_flags(exported, photos, sample_records, tmp_path):
+def test_model_json_replaces_the_flags(exported, evaluated, photos, sample_records, tmp_path):
     """A model folder as the workflow lays it out, shipping its raw weights: predict on its
     .tflite and on its train dir, and evaluate on its checkpoint, with no flags, give what
-    the flags give; model.json holds the .tflite's quantization."""
+    the flags give; model.json holds the .tflite's quantization and its operating point,
+    by which predict labels."""
     out, checkpoint = exported
     labels = tmp_path / "labels.txt"
     labels.write_text("0:no_person\n1:someone\n")
@@ -124,6 +155,7 @@ def test_model_json_replaces_the_flags(exported, photos, sample_records, tmp_pat
     for part in checkpoint.parent.glob(f"{checkpoint.name}.*"):
         shutil.copy(part, model_dir / "train")
     run("describe_model.py", "--labels", labels, "--tflite", model_dir / "m.tflite",
+        "--tflite-eval", evaluated[1],
         "--checkpoint", model_dir / "train" / checkpoint.name, "--max-image-side", 192,
         *SHORT_MODEL, "--eval-weights", "raw", "--output", model_dir / "model.json")
     description = json.loads((model_dir / "model.json").read_text())
@@ -136,11 +168,21 @@ def test_model_json_replaces_the_flags(exported, photos, sample_records, tmp_pat
     assert (description["tflite"], description["checkpoint"]) == (
         "m.tflite", f"train/{checkpoint.name}")
 
+    point = json.loads(evaluated[1].read_text())["operating_point"]
+    assert description["operating_point"] == point
+
     _, with_flags = predictions(out / "model.tflite", photos, "--labels", labels)
-    assert predictions(model_dir / "m.tflite", photos)[1] == with_flags
+    assert predictions(model_dir / "m.tflite", photos, "--argmax")[1] == with_flags
     _, float_with_flags = predictions(checkpoint.parent, photos, *SHORT_MODEL, "--labels", labels,
                                       "--eval-weights", "raw")
-    assert predictions(model_dir / "train", photos)[1] == float_with_flags
+    assert predictions(model_dir / "train", photos, "--argmax")[1] == float_with_flags
+    # By the operating point: the int8 person score against the unsure band.
+    _, by_point = predictions(model_dir / "m.tflite", photos)
+    for line, argmax_line in zip(by_point, with_flags):
+        assert line["scores"] == argmax_line["scores"]
+        score = round(line["scores"]["someone"] / out_scale + out_zero)
+        assert line["label"] == ("someone" if score >= point["unsure_high"] else "no_person"
+                                 if score < point["unsure_low"] else "unsure"), line
     val = sample_records[0]["val"]
     run("evaluate.py", "--checkpoint", checkpoint, "--records", *val, "--eval-weights", "raw",
         "--output", tmp_path / "with_flags.json")
@@ -182,8 +224,9 @@ def test_toco_style_model_runs_in_predict_evaluation_and_the_micro_check(
         interpreter(toco)
     (tmp_path / "toco.tflite").write_bytes(toco)
     assert micro.load(toco) is not None
-    assert predictions(tmp_path / "toco.tflite", photos)[1] == predictions(
-        out / "model.tflite", photos)[1]
+    for kind in ("device", "slim_eval"):
+        assert predictions(tmp_path / "toco.tflite", photos, "--preprocessing", kind)[1] == \
+            predictions(out / "model.tflite", photos, "--preprocessing", kind)[1]
     val = sample_records[0]["val"]
     reports = {}
     for name in ("model", "toco"):

@@ -101,3 +101,46 @@ def test_augment_batch_is_the_seeds_image_ops(grayscale):
     assert got.shape == (len(images), 32, 32, 1 if grayscale else 3)
     assert (draws[:, 0] < 0.5).any() and (draws[:, 0] >= 0.5).any()
     np.testing.assert_allclose(got, np.stack(expected), atol=3e-6)
+
+
+def pil_device_frame(pixels, size):
+    """Pillow's computation of a camera's gray frame before rounding to 8 bits: luma with
+    training's weights, then Pillow's bilinear resize (antialiased when it shrinks)."""
+    luma = pixels.astype(np.float32) @ np.array(preprocessing.GRAY_WEIGHTS, np.float32)
+    return np.asarray(Image.fromarray(luma, "F").resize((size, size),
+                                                        Image.Resampling.BILINEAR))
+
+
+@pytest.mark.parametrize("height,width", [(480, 640), (640, 480), (192, 144), (96, 96)])
+def test_device_frame_is_the_whole_picture_in_gray_resized(height, width):
+    """The whole picture, squeezed to 96x96 (no crop), as Pillow computes it; a 96x96 gray
+    picture (TFLM's test images) passes unchanged."""
+    pixels = np.random.default_rng(height).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    frame = preprocessing.device_frame(tf.constant(pixels), 96, grayscale=True).numpy()
+    assert frame.dtype == np.uint8 and frame.shape == (96, 96, 1)
+    exact = pil_device_frame(pixels, 96)
+    # Equal after rounding, but where Pillow's value is within float noise of a .5: there
+    # the two sums of the same weights may round either way.
+    tie = np.abs(exact - np.floor(exact) - 0.5) < 1e-3
+    np.testing.assert_array_equal(frame[..., 0][~tie], np.round(exact[~tie]))
+    assert np.all(np.abs(frame[..., 0][tie] - exact[tie]) <= 0.5 + 1e-3)
+    gray = np.repeat(pixels[:96, :96, :1], 3, axis=2)
+    passed = preprocessing.device_frame(tf.constant(gray), 96, grayscale=True).numpy()
+    np.testing.assert_array_equal(passed[..., 0], gray[..., 0])
+
+
+def test_device_frame_of_an_rgb_model_keeps_the_channels():
+    pixels = np.random.default_rng(5).integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    frame = preprocessing.device_frame(tf.constant(pixels), 96, grayscale=False).numpy()
+    np.testing.assert_array_equal(frame, pixels)
+
+
+@pytest.mark.parametrize("grayscale", [True, False])
+def test_frame_input_is_finish_of_the_same_pixels(grayscale):
+    """A gray value g gives what `finish` gives for the RGB pixel (g, g, g)."""
+    values = np.arange(256, dtype=np.uint8)
+    frame = values[:, np.newaxis] if grayscale else np.stack([values] * 3, axis=1)
+    rgb = tf.image.convert_image_dtype(np.stack([values] * 3, axis=1), tf.float32)
+    np.testing.assert_array_equal(
+        preprocessing.frame_input(tf.constant(frame), grayscale).numpy(),
+        preprocessing.finish(rgb, grayscale).numpy())

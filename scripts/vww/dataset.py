@@ -1,5 +1,8 @@
 """tf.data input pipelines over the VWW TFRecords, for training and evaluation."""
 
+from typing import NamedTuple
+
+import numpy as np
 import tensorflow as tf
 
 from vww import preprocessing
@@ -112,14 +115,29 @@ def train_dataset(files, settings, seed, deterministic=False, threads=0, device=
     return batches
 
 
-def eval_dataset(files, settings, batch_size=100):
-    """Every record exactly once, in order: (images, labels, file names) batches."""
+def largest_box_fraction(example):
+    """The area fraction of the image's largest object box (0 without boxes): the size of
+    the biggest person in a person image."""
+    boxes = _boxes(example)
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return tf.reduce_max(tf.concat([areas, [0.0]], axis=0))
+
+
+def eval_dataset(files, settings, batch_size=100, kind="slim_eval"):
+    """Every record exactly once, in order, preprocessed as `kind`
+    (preprocessing.EVAL_PREPROCESSINGS): batches of {"image", "label", "filename",
+    "largest_box"} (see largest_box_fraction)."""
 
     def preprocess(serialized):
         example = parse_example(serialized)
-        image = preprocessing.eval_image(example["image/encoded"], settings["image_size"],
-                                         settings["grayscale"])
-        return image, example["image/class/label"], example["image/filename"]
+        return {
+            "image": preprocessing.evaluation_image(example["image/encoded"],
+                                                    settings["image_size"],
+                                                    settings["grayscale"], kind),
+            "label": example["image/class/label"],
+            "filename": example["image/filename"],
+            "largest_box": largest_box_fraction(example),
+        }
 
     return (tf.data.TFRecordDataset(files)
             .map(preprocess, num_parallel_calls=AUTOTUNE, deterministic=True)
@@ -127,13 +145,21 @@ def eval_dataset(files, settings, batch_size=100):
             .prefetch(AUTOTUNE))
 
 
-def eval_examples(files, settings, limit=None):
-    """Eval-preprocessed (image [1, H, W, C] float32, label, file name), one at a time, eager.
+class EvalExample(NamedTuple):
+    image: np.ndarray  # [1, H, W, C] float32, the model's input
+    label: int
+    name: str
+    largest_box: float
+
+
+def eval_examples(files, settings, limit=None, kind="slim_eval"):
+    """Preprocessed EvalExamples, one at a time, eager (see eval_dataset).
 
     In record order: the first `limit` records (all if None) of the sorted shards.
     """
-    batches = eval_dataset(files, settings, batch_size=1)
+    batches = eval_dataset(files, settings, batch_size=1, kind=kind)
     if limit is not None:
         batches = batches.take(limit)
-    for image, label, name in batches.as_numpy_iterator():
-        yield image, int(label[0]), name[0].decode()
+    for batch in batches.as_numpy_iterator():
+        yield EvalExample(batch["image"], int(batch["label"][0]), batch["filename"][0].decode(),
+                          float(batch["largest_box"][0]))

@@ -9,6 +9,7 @@ resizes to ~96 px, so decoding 640 px JPEGs for every step is wasted work.
 
 import io
 
+import numpy as np
 import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 
@@ -46,14 +47,9 @@ def stored_size(width, height, max_image_side):
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def tf_jpeg(data, name, max_image_side=None):
-    """Return (jpeg_bytes, height, width, reason) for the image bytes `data`.
-
-    Images whose longer side exceeds `max_image_side` are stored downscaled to it (aspect kept).
-    `reason` is None when the original bytes are kept or only downscaled, else why the
-    format forced a re-encode. Raises UnreadableImageError (naming `name`) when the image
-    cannot be decoded.
-    """
+def _decode(data, name, max_image_side=None):
+    """(decoded Pillow image, stored size) of the image bytes `data`; a JPEG larger than
+    the stored size may be decoded at a reduced scale no smaller than it."""
     try:
         image = Image.open(io.BytesIO(data))
         size = stored_size(*image.size, max_image_side)
@@ -65,7 +61,27 @@ def tf_jpeg(data, name, max_image_side=None):
         raise UnreadableImageError(f"{name}: not an image format Pillow reads") from err
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise UnreadableImageError(f"{name}: {err}") from err
+    return image, size
 
+
+def rgb_pixels(data, name):
+    """The image bytes `data` decoded in full, as uint8 RGB pixels [H, W, 3] (a gray image's
+    value in all three), with no re-encoding. Raises UnreadableImageError naming `name`."""
+    image, _ = _decode(data, name)
+    if image.mode in _GRAY_MODES:
+        image = image.convert("L")
+    return np.asarray(image.convert("RGB"))
+
+
+def tf_jpeg(data, name, max_image_side=None):
+    """Return (jpeg_bytes, height, width, reason) for the image bytes `data`.
+
+    Images whose longer side exceeds `max_image_side` are stored downscaled to it (aspect kept).
+    `reason` is None when the original bytes are kept or only downscaled, else why the
+    format forced a re-encode. Raises UnreadableImageError (naming `name`) when the image
+    cannot be decoded.
+    """
+    image, size = _decode(data, name, max_image_side)
     width, height = size
     if image.format != "JPEG":
         reason = f"{image.format} data, not JPEG"

@@ -6,6 +6,8 @@ Slim's inception preprocessing as the seed runs it for mobilenet_v1 (fast mode):
   flip, random brightness (32/255) and saturation (0.5-1.5), clip, grayscale, scale to
   [-1, 1];
 - eval: central crop of 87.5%, bilinear resize, clip, grayscale, scale to [-1, 1].
+Beside slim's eval preprocessing (the seed's protocol), `device_image` is what a board
+computes: the camera's whole frame, 8-bit, no crop (see device_frame).
 Random choices use stateless ops seeded per image, so a seed fixes every augmentation
 whatever the number of parallel calls. Training runs in stages: `decode` (once per record
 if the decoded images are cached), `train_crop` per image (the crop, and the image's draws
@@ -46,6 +48,15 @@ def _model_input(red, green, blue, grayscale):
 def finish(images, grayscale):
     """RGB [..., 3] -> the model's input (clip, grayscale if asked, scale to [-1, 1])."""
     return _model_input(*tf.unstack(images, num=3, axis=-1), grayscale)
+
+
+def frame_input(frame, grayscale):
+    """8-bit camera pixels [..., 1 (gray) or 3 (RGB)] -> the model's input, as `finish`
+    computes it for those pixels: a gray value g counts as the RGB pixel (g, g, g). A
+    board maps each pixel through this (the settings header's kPixelToInput table)."""
+    pixels = tf.image.convert_image_dtype(frame, tf.float32)
+    planes = tf.unstack(pixels, axis=-1)
+    return _model_input(*(planes * 3 if len(planes) == 1 else planes), grayscale)
 
 
 def decode(jpeg):
@@ -111,8 +122,45 @@ def train_image(jpeg, boxes, size, grayscale, seed):
     return augment_batch(image[tf.newaxis], draws[tf.newaxis], grayscale)[0]
 
 
+def device_frame(pixels, size, grayscale):
+    """The 8-bit frame a camera module set to the model's input gives for a picture: uint8
+    [size, size, 1 if grayscale else 3] from decoded uint8 RGB `pixels` [H, W, 3].
+
+    The anchor is TFLM's person_detection example: its ESP32 port sets the camera to
+    96x96 grayscale and hands the whole frame to the model, and its test images were
+    made with `convert -resize 96x96!` (whole picture, aspect ratio not kept). So: no
+    crop, luma (training's weights) for a grayscale model, an antialiased bilinear resize
+    of the whole picture (a camera's scaler averages, as does ImageMagick's resize),
+    rounded to 8 bits. A picture already [size, size] passes unchanged.
+    """
+    image = tf.cast(pixels, tf.float32)
+    if grayscale:
+        image = tf.tensordot(image, tf.constant(GRAY_WEIGHTS), 1)[..., tf.newaxis]
+    image = tf.image.resize(image, [size, size], method="bilinear", antialias=True)
+    return tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
+
+
+def device_image(pixels, size, grayscale):
+    """What the board feeds the model for decoded uint8 RGB `pixels`, as a float input
+    [size, size, C] in [-1, 1]: device_frame, then frame_input."""
+    return frame_input(device_frame(pixels, size, grayscale), grayscale)
+
+
 def eval_image(jpeg, size, grayscale):
     """The central 87.5% of a JPEG, resized: [size, size, C] in [-1, 1]."""
     image = tf.image.convert_image_dtype(decode(jpeg), tf.float32)
     image = tf.image.central_crop(image, CENTRAL_FRACTION)
     return finish(resize(image, size), grayscale)
+
+
+# Preprocessing of an evaluation image: slim's eval protocol (the seed's, and the float
+# model's), or the board's.
+EVAL_PREPROCESSINGS = ("slim_eval", "device")
+
+
+def evaluation_image(jpeg, size, grayscale, kind):
+    """A stored JPEG as the model's float input [size, size, C] under preprocessing `kind`
+    (EVAL_PREPROCESSINGS)."""
+    if kind == "device":
+        return device_image(decode(jpeg), size, grayscale)
+    return eval_image(jpeg, size, grayscale)

@@ -145,19 +145,50 @@ def op_counts(runner):
     return dict(sorted(Counter(op["op_name"] for op in runner._get_ops_details()).items()))
 
 
-def model_stats(runner):
-    """Multiply-accumulates of the convolutions and the count of constant parameters."""
+def layer_table(runner):
+    """One row per operator, in execution order: {"op", "output_shape", "macs",
+    "parameters", "activation_bytes", "live_bytes"}.
+
+    macs: multiply-accumulates of a convolution (kernel [oc, kh, kw, ic]; depthwise
+    [1, kh, kw, oc]) or fully connected layer, 0 for the others. parameters: elements of
+    such a layer's weights and bias (a reshape's shape does not count). activation_bytes:
+    its output's bytes. live_bytes: its activation inputs' and output's bytes, which must
+    sit in the tensor arena at once while it runs, so the largest bounds the arena from
+    below.
+    """
     tensors = {t["index"]: t for t in runner.get_tensor_details()}
-    macs = 0
-    weights = set()
-    for op in runner._get_ops_details():
-        if op["op_name"] not in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-            continue
-        _, out_h, out_w, out_c = tensors[op["outputs"][0]]["shape"]
-        # conv kernel [oc, kh, kw, ic]; depthwise [1, kh, kw, oc]
-        kernel = tensors[op["inputs"][1]]["shape"]
-        per_output = kernel[1] * kernel[2] * (kernel[3] if op["op_name"] == "CONV_2D" else 1)
-        macs += int(out_h * out_w * out_c * per_output)
-        weights.update(op["inputs"][1:])
-    parameters = sum(int(np.prod(tensors[i]["shape"])) for i in weights if i >= 0)
-    return {"macs": macs, "parameters": parameters}
+    ops = runner._get_ops_details()
+    # Constants (weights, biases, shapes) are stored in the model: no op computes them and
+    # they are not the model's input.
+    computed = {i for op in ops for i in op["outputs"]}
+    computed.update(d["index"] for d in runner.get_input_details())
+    constants = set(tensors) - computed
+
+    def size(index):
+        return int(np.prod(tensors[index]["shape"]))
+
+    rows = []
+    for op in ops:
+        inputs = [i for i in op["inputs"] if i >= 0]
+        output = op["outputs"][0]
+        out_shape = tensors[output]["shape"].tolist()
+        macs = 0
+        weighted = op["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+        if op["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+            kernel = tensors[inputs[1]]["shape"]
+            per_output = kernel[1] * kernel[2] * (kernel[3] if op["op_name"] == "CONV_2D" else 1)
+            macs = size(output) * int(per_output)
+        elif op["op_name"] == "FULLY_CONNECTED":
+            macs = size(output) * int(tensors[inputs[1]]["shape"][-1])
+        itemsize = {i: np.dtype(tensors[i]["dtype"]).itemsize for i in [*inputs, output]}
+        rows.append({
+            "op": op["op_name"],
+            "output_shape": out_shape,
+            "macs": macs,
+            "parameters": sum(size(i) for i in inputs if i in constants) if weighted else 0,
+            "activation_bytes": size(output) * itemsize[output],
+            "live_bytes": sum(size(i) * itemsize[i] for i in [*inputs, output]
+                              if i not in constants),
+        })
+    return rows
+
