@@ -89,6 +89,9 @@ def main(argv=None):
     by_preprocessing, operating = {}, None
     for kind in EVAL_PREPROCESSINGS:
         scores, labels, boxes = int8_scores(runner, files, settings, kind)
+        if len(set(labels)) < 2:
+            raise InputError(files[0], f"the {args.split} split has images of one class only "
+                                       f"({labels.size} of class {labels[0]}): no ROC")
         by_preprocessing[kind] = preprocessing_report(scores, labels, boxes)
         if kind == OPERATING_PREPROCESSING:
             operating = metrics.operating_point(

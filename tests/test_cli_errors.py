@@ -13,6 +13,7 @@ import tensorflow as tf
 import predict
 from conftest import REPO
 from vww.cli import InputError
+from vww.records import serialize_example
 
 # The int8 conversion warns of input statistics it does not need (it calibrates instead).
 pytestmark = pytest.mark.filterwarnings("ignore:Statistics for quantized inputs:UserWarning")
@@ -166,3 +167,19 @@ def test_labels_that_are_not_two_classes_are_named(tmp_path, text):
     labels.write_text(text)
     with pytest.raises(InputError, match="not the labels of 2 classes"):
         predict.class_names(labels)
+
+
+def test_a_split_of_one_class_is_named_by_the_int8_evaluation(tmp_path):
+    """ROC, precision-recall and an operating point need both classes."""
+    (tmp_path / "m.tflite").write_bytes(tiny_tflite(2, int8=True))
+    jpeg = tf.io.encode_jpeg(tf.fill([48, 64, 3], tf.constant(90, tf.uint8))).numpy()
+    shard = tmp_path / "val.record-00000-of-00001"
+    with tf.io.TFRecordWriter(str(shard)) as writer:
+        for index in range(3):
+            image = {"id": index, "file_name": f"{index}.jpg", "label": 0, "objects": []}
+            writer.write(serialize_example(image, jpeg, 48, 64))
+    status, lines = run("evaluate_tflite.py", "--tflite", tmp_path / "m.tflite", "--records",
+                        shard, "--output", tmp_path / "report.json")
+    assert status == 1 and not (tmp_path / "report.json").exists()
+    assert lines == [f"error: {shard}: the val split has images of one class only "
+                     "(3 of class 0): no ROC"]

@@ -14,7 +14,7 @@ from vww import micro, mobilenet_v1, preprocessing, recipe
 from vww.checkpoints import weights_saver
 from vww.dataset import eval_examples, record_files
 from vww.export import INPUT_NODE, OUTPUT_NODE, load_graph_def
-from vww.tflite import input_int8, interpreter, invoke, io_quantization, quantize
+from vww.tflite import input_int8, interpreter, invoke, io_quantization, layer_table, quantize
 
 tf1 = tf.compat.v1
 SETTINGS = {**{name: default for name, (default, _) in recipe.RECIPE.items()},
@@ -90,6 +90,42 @@ def test_tflite_is_full_int8_and_reproducible(exported, sample_records, tmp_path
     run("quantize.py", "--frozen-graph", out / "frozen_ema.pb", "--records",
         *sample_records[0]["val"], "--num-images", 50, "--output", tmp_path / "again.tflite")
     assert sha256(tmp_path / "again.tflite") == sha256(out / "model.tflite")
+
+
+def mobilenet_layers(size=96, depth_multiplier=0.25):
+    """MobileNet v1's int8 layers from its definition (slim's conv defs, batch norm folded
+    into a bias): (op, output shape, MACs, parameters, input elements) of each."""
+    separable = [(1, 64), (2, 128), (1, 128), (2, 256), (1, 256), (2, 512), *[(1, 512)] * 5,
+                 (2, 1024), (1, 1024)]
+    side, channels = size // 2, int(32 * depth_multiplier)
+    layers = [("CONV_2D", [1, side, side, channels], side * side * channels * 9,
+               channels * 9 + channels, size * size)]
+    for stride, depth in separable:
+        inputs = side * side * channels
+        side = side // stride
+        layers.append(("DEPTHWISE_CONV_2D", [1, side, side, channels],
+                       side * side * channels * 9, channels * 9 + channels, inputs))
+        out = int(depth * depth_multiplier)
+        layers.append(("CONV_2D", [1, side, side, out], side * side * out * channels,
+                       out * channels + out, side * side * channels))
+        channels = out
+    layers += [("AVERAGE_POOL_2D", [1, 1, 1, channels], 0, 0, side * side * channels),
+               ("CONV_2D", [1, 1, 1, 2], 2 * channels, 2 * channels + 2, channels),
+               ("RESHAPE", [1, 2], 0, 0, 2), ("SOFTMAX", [1, 2], 0, 0, 2)]
+    return layers
+
+
+def test_layer_table_is_mobilenet_layer_by_layer(exported):
+    out, _ = exported
+    rows = layer_table(interpreter((out / "model.tflite").read_bytes()))
+    expected = mobilenet_layers()
+    assert len(rows) == len(expected) == 31
+    for row, (op, shape, macs, parameters, inputs) in zip(rows, expected):
+        elements = math.prod(shape)
+        assert row == {"op": op, "output_shape": shape, "macs": macs, "parameters": parameters,
+                       "activation_bytes": elements, "live_bytes": inputs + elements}, row
+    assert sum(row["macs"] for row in rows) == 7_157_888
+    assert max(row["live_bytes"] for row in rows) == 48 * 48 * 8 + 48 * 48 * 16
 
 
 def test_tflite_eval_reports_the_gap(evaluated, sample_records):

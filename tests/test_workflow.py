@@ -202,8 +202,22 @@ def test_sample_workflow_is_byte_reproducible_and_learns(tmp_path):
         assert (workdir / path).is_file(), path
     c_source = workdir / SAMPLE / "person_detection/c/person_detect_model_data.cc"
     assert model["artifacts"]["c_source"] == str(c_source.relative_to(workdir))
-    for figure in ("training_curves", "confusion_matrix", "val_predictions"):
+    for figure in ("training_curves", "confusion_matrix", "val_predictions", "roc_pr",
+                   "person_size"):
         assert (workdir / SAMPLE / f"person_detection/report/{figure}.png").stat().st_size > 1000
+    layers_page = (workdir / SAMPLE / "person_detection/report/layers.html").read_text()
+    assert layers_page.count("<tr>") == 1 + model["op_count"] + 1  # header, ops, total
+    assert sum(layer["macs"] for layer in model["layers"]) == model["macs"]
+    assert f"<td>total</td><td></td><td>{model['macs']:,}</td>" in layers_page
+
+    # The operating point: chosen by evaluate_tflite, carried by model.json and the header.
+    tflite_eval = json.loads((workdir / SAMPLE / "person_detection/tflite_eval.json").read_text())
+    point = tflite_eval["operating_point"]
+    assert model["operating_point"] == point and point["rule"] == "best_accuracy"
+    assert model["roc_auc"] == tflite_eval["by_preprocessing"]["device"]["roc_auc"] > 0.9
+    settings_header = (workdir / SAMPLE / "person_detection/c/"
+                       "person_detect_model_data_settings.h").read_text()
+    assert f"constexpr int8_t kScoreThreshold = {point['threshold']};" in settings_header
 
     # model.json: predict takes the model alone; its .tflite and final checkpoint agree.
     model_dir = workdir / SAMPLE / "person_detection"
@@ -212,8 +226,10 @@ def test_sample_workflow_is_byte_reproducible_and_learns(tmp_path):
     assert description["max_image_side"] == 192
     assert description["checkpoint"] == "train/model.ckpt-150"
     labels = []
+    assert description["operating_point"] == point
     for model in (model_dir / "person_detection.tflite", model_dir / "train"):
-        result = run("predict.py", model, workdir / SAMPLE / "coco/val2014", check=False)
+        result = run("predict.py", model, workdir / SAMPLE / "coco/val2014", "--argmax",
+                     "--preprocessing", "slim_eval", check=False)
         labels.append([line.split("\t")[:2] for line in result.stdout.splitlines()])
     assert len(labels[0]) == summary["val"]["records"] and labels[0] == labels[1]
 

@@ -56,12 +56,10 @@ def curves(labels, scores):
     roc_auc is the trapezoid area under the ROC from (0, 0) to (1, 1): the chance that a
     random positive image scores above a random negative one, ties counting half.
     average_precision is the precision at each threshold weighted by the recall it adds.
-    A threshold no image reaches has no precision (None).
+    A threshold no image reaches has no precision (None). Both classes must be present.
     """
     true_pos, false_pos = threshold_counts(labels, scores)
     num_pos, num_neg = true_pos[0], false_pos[0]
-    if not num_pos or not num_neg:
-        raise ValueError(f"ROC needs both classes: {num_pos} positive, {num_neg} negative")
     tpr, fpr = true_pos / num_pos, false_pos / num_neg
     predicted = true_pos + false_pos
     precision = np.divide(true_pos, predicted, out=np.zeros(len(predicted)), where=predicted > 0)

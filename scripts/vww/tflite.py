@@ -169,26 +169,24 @@ def layer_table(runner):
 
     rows = []
     for op in ops:
+        name = op["op_name"]
         inputs = [i for i in op["inputs"] if i >= 0]
         output = op["outputs"][0]
-        out_shape = tensors[output]["shape"].tolist()
-        macs = 0
-        weighted = op["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
-        if op["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-            kernel = tensors[inputs[1]]["shape"]
-            per_output = kernel[1] * kernel[2] * (kernel[3] if op["op_name"] == "CONV_2D" else 1)
-            macs = size(output) * int(per_output)
-        elif op["op_name"] == "FULLY_CONNECTED":
-            macs = size(output) * int(tensors[inputs[1]]["shape"][-1])
+        if name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+            _, kernel_h, kernel_w, kernel_c = tensors[inputs[1]]["shape"]
+            per_output = kernel_h * kernel_w * (kernel_c if name == "CONV_2D" else 1)
+        elif name == "FULLY_CONNECTED":
+            per_output = tensors[inputs[1]]["shape"][-1]
+        else:
+            per_output = 0
         itemsize = {i: np.dtype(tensors[i]["dtype"]).itemsize for i in [*inputs, output]}
         rows.append({
-            "op": op["op_name"],
-            "output_shape": out_shape,
-            "macs": macs,
-            "parameters": sum(size(i) for i in inputs if i in constants) if weighted else 0,
+            "op": name,
+            "output_shape": tensors[output]["shape"].tolist(),
+            "macs": size(output) * int(per_output),
+            "parameters": sum(size(i) for i in inputs if i in constants) if per_output else 0,
             "activation_bytes": size(output) * itemsize[output],
             "live_bytes": sum(size(i) * itemsize[i] for i in [*inputs, output]
                               if i not in constants),
         })
     return rows
-
