@@ -4,9 +4,9 @@
 Everything in it comes from the workflow's own files: the input's size and channels (the
 recipe), its int8 quantization (read from the .tflite by describe_model.py), the class
 names and the operating point (chosen by evaluate_tflite.py) from model.json, the tensor
-arena TFLM measured and the op list from micro_check.json. In a namespace named after the C file
-(TFLM's person_detection example names in it), so it sits beside that example's own
-model_settings.h:
+arena TFLM measured and the op list from micro_check.json. In a namespace named after the
+C file (TFLM's person_detection example names in it), so it sits beside that example's
+own model_settings.h:
 
   kNumCols, kNumRows, kNumChannels, kMaxImageSize    the int8 input image
   kPixelToInput[p], PixelToInput(p)                 an 8-bit camera pixel p -> int8 input

@@ -63,9 +63,9 @@ def curves(labels, scores):
     tpr, fpr = true_pos / num_pos, false_pos / num_neg
     predicted = true_pos + false_pos
     precision = np.divide(true_pos, predicted, out=np.zeros(len(predicted)), where=predicted > 0)
-    # Thresholds from high to low: the curves start at (0, 0) and end at (1, 1).
-    tpr_up, fpr_up = np.append(tpr[::-1], 1.0), np.append(fpr[::-1], 1.0)
-    tpr_up, fpr_up = np.insert(tpr_up, 0, 0.0), np.insert(fpr_up, 0, 0.0)
+    # Thresholds from high to low, from (0, 0) (none positive) to the lowest, -128, at
+    # which every image is positive: (1, 1).
+    tpr_up, fpr_up = np.concatenate([[0.0], tpr[::-1]]), np.concatenate([[0.0], fpr[::-1]])
     roc_auc = float(np.sum(np.diff(fpr_up) * (tpr_up[1:] + tpr_up[:-1]) / 2))
     recall_gain = -np.diff(np.append(tpr, 0.0))
     average_precision = float(np.sum(recall_gain * precision))
