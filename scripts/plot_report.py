@@ -93,8 +93,7 @@ def plot_confusion(matrices, path):
     save(figure, path)
 
 
-def plot_predictions(tflite, records, settings, num_images, path):
-    _, runner = load_classifier(tflite, settings)
+def plot_predictions(runner, records, settings, num_images, path):
     _, (out_scale, out_zero) = io_quantization(runner)
     examples = list(eval_examples(record_files(records, "val"), settings, num_images))
     columns = 4
@@ -117,8 +116,9 @@ def plot_roc_pr(tflite_eval, path):
     figure, (roc, pr) = plt.subplots(1, 2, figsize=(9, 4))
     for kind, report in tflite_eval["by_preprocessing"].items():
         curves = report["curves"]
-        roc.plot([0, *curves["false_positive_rate"][::-1], 1],
-                 [0, *curves["true_positive_rate"][::-1], 1],
+        # From (0, 0), no image positive, to the lowest threshold's (1, 1).
+        roc.plot([0, *curves["false_positive_rate"][::-1]],
+                 [0, *curves["true_positive_rate"][::-1]],
                  label=f"{kind} (AUC {report['roc_auc']:.3f})")
         kept = [(r, p) for r, p in zip(curves["true_positive_rate"], curves["precision"])
                 if p is not None]
@@ -202,7 +202,8 @@ def main(argv=None):
         "int8 (.tflite)": load_json(args.tflite_eval)["confusion_matrix"],
     }
     plot_confusion(matrices, out / "confusion_matrix.png")
-    plot_predictions(args.tflite, args.records, settings, args.num_images,
+    _, runner = load_classifier(args.tflite, settings)
+    plot_predictions(runner, args.records, settings, args.num_images,
                      out / "val_predictions.png")
     tflite_eval = load_json(args.tflite_eval)
     plot_roc_pr(tflite_eval, out / "roc_pr.png")
@@ -211,7 +212,6 @@ def main(argv=None):
         **{f"int8, {kind}": report["recall_by_person_size"]
            for kind, report in tflite_eval["by_preprocessing"].items()},
     }, out / "person_size.png")
-    _, runner = load_classifier(args.tflite, settings)
     write_text(out / "layers.html",
                layers_html(layer_table(runner), load_json(args.micro_check)["arena_bytes"]))
 

@@ -31,9 +31,13 @@ def _tf_decodes(jpeg_bytes, height, width):
     return tuple(shape[:2]) == (height, width)
 
 
+def _eight_bit(image):
+    """The image in 8-bit gray ("L") if it is gray in any mode, else in 8-bit RGB."""
+    return image.convert("L" if image.mode in _GRAY_MODES else "RGB")
+
+
 def _reencode(image, size):
-    mode = "L" if image.mode in _GRAY_MODES else "RGB"
-    image = image.convert(mode)
+    image = _eight_bit(image)
     if image.size != size:
         image = image.resize(size, Image.Resampling.BILINEAR)
     out = io.BytesIO()
@@ -68,9 +72,7 @@ def rgb_pixels(data, name):
     """The image bytes `data` decoded in full, as uint8 RGB pixels [H, W, 3] (a gray image's
     value in all three), with no re-encoding. Raises UnreadableImageError naming `name`."""
     image, _ = _decode(data, name)
-    if image.mode in _GRAY_MODES:
-        image = image.convert("L")
-    return np.asarray(image.convert("RGB"))
+    return np.asarray(_eight_bit(image).convert("RGB"))
 
 
 def tf_jpeg(data, name, max_image_side=None):
