@@ -38,12 +38,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+
 import numpy as np
 import tensorflow as tf
 import yaml
 from tensorflow.core.protobuf import rewriter_config_pb2
 
-from vww import image_cache, preprocessing, recipe
+from vww import arithmetic, image_cache, preprocessing, recipe
 from vww.cli import cli_parser, main_guard
 from vww.dataset import (
     AUTOTUNE,
@@ -86,17 +88,21 @@ def _onednn_bf16(config):
         rewriter_config_pb2.RewriterConfig.ON)
 
 
+NATIVE = {arithmetic.ENV: "native"}
 LEVERS = {
     "xla": Lever("the whole step compiled by XLA (tf.xla.experimental.jit_scope)",
                  scope=tf1.xla.experimental.jit_scope),
     "xla-auto": Lever("XLA auto-clustering on the CPU (TF_XLA_FLAGS)",
                       env={"TF_XLA_FLAGS": "--tf_xla_auto_jit=2 --tf_xla_cpu_global_jit"}),
+    "native": Lever("TensorFlow's own choice of kernels and instructions for this CPU "
+                    "(VWW_ARITHMETIC=native), not portable arithmetic", env=NATIVE),
+    # The next three need the CPU's own instructions: portable arithmetic would undo them.
     "onednn-off": Lever("TF's own (Eigen) kernels instead of oneDNN's",
-                        env={"TF_ENABLE_ONEDNN_OPTS": "0"}),
+                        env={**NATIVE, "TF_ENABLE_ONEDNN_OPTS": "0"}),
     "onednn-fpmath-bf16": Lever("oneDNN may compute fp32 ops in bf16 (AMX/AVX-512 BF16)",
-                                env={"TF_SET_ONEDNN_FPMATH_MODE": "BF16"}),
+                                env={**NATIVE, "TF_SET_ONEDNN_FPMATH_MODE": "BF16"}),
     "bf16": Lever("grappler's oneDNN bf16 mixed precision: ops in bf16, variables fp32",
-                  configure=_onednn_bf16),
+                  env=NATIVE, configure=_onednn_bf16),
     "unfused-batch-norm": Lever("batch norm from separate ops instead of FusedBatchNormV3",
                                 scope=lambda: slim.arg_scope([slim.batch_norm], fused=False)),
     "inter-op-1": Lever("one inter-op thread (ops one at a time, each on all threads)",
@@ -142,7 +148,7 @@ def seed_design_dataset(files, settings, threads):
                                  record_seed(settings["seed"], index)), label
 
     examples = decoded_examples(files, {**settings, "cache_images": False}, settings["seed"])
-    return (examples.enumerate()
+    return (examples.repeat().enumerate()
             .map(image, num_parallel_calls=AUTOTUNE)
             .batch(settings["batch_size"], drop_remainder=True)
             .prefetch(AUTOTUNE)
@@ -194,7 +200,7 @@ def compare_levers(args, names):
     rounds = {name: [] for name in [TODAY, *names]}
     for _ in range(args.repeats):
         for name in rounds:
-            env = {**os.environ, **LEVERS_AND_TODAY[name].env}
+            env = {**arithmetic.original_environ(), **LEVERS_AND_TODAY[name].env}
             done = subprocess.run(lever_argv(args, name), env=env, check=True,
                                   capture_output=True, text=True)
             rounds[name].append(json.loads(done.stdout.splitlines()[-1]))

@@ -21,6 +21,8 @@ import hashlib
 import logging
 from pathlib import Path
 
+import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+
 import tensorflow as tf
 
 from vww.cli import cli_parser, main_guard, parse_logged_args

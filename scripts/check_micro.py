@@ -15,6 +15,8 @@ Example:
 import logging
 import sys
 
+import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+
 import numpy as np
 
 from vww import micro, recipe

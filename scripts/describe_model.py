@@ -23,6 +23,8 @@ Example:
 import os
 from pathlib import Path
 
+import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+
 from vww import recipe
 from vww.cli import cli_parser, main_guard
 from vww.coco import load_json

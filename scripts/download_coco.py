@@ -27,6 +27,8 @@ import argparse
 import re
 import sys
 
+import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+
 from vww.cli import cli_parser, main_guard, parse_logged_args
 from vww.download import DownloadError, download
 

@@ -19,6 +19,8 @@ Example:
 import logging
 from pathlib import Path
 
+import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+
 import numpy as np
 import tensorflow as tf
 

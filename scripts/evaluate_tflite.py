@@ -24,6 +24,8 @@ Example:
 
 import logging
 
+import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+
 import numpy as np
 
 from vww import metrics, recipe

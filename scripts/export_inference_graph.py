@@ -10,6 +10,8 @@ Example:
 """
 
 
+import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+
 from vww import recipe
 from vww.cli import cli_parser, main_guard
 from vww.export import inference_graph_def, serialize

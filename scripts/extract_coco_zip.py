@@ -19,6 +19,8 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
+import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+
 from vww.cli import cli_parser, main_guard, parse_logged_args
 
 

@@ -12,6 +12,8 @@ Example:
 
 import sys
 
+import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+
 from vww.checkpoints import WEIGHTS
 from vww.cli import cli_parser, main_guard
 from vww.export import FreezeError, freeze, load_graph_def, serialize

@@ -15,6 +15,8 @@ Example:
 import logging
 import sys
 
+import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+
 from vww.cli import cli_parser, main_guard, parse_logged_args
 from vww.files import write_json
 from vww.folders import FolderLayoutError, folder_annotations

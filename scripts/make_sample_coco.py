@@ -29,6 +29,8 @@ import argparse
 import os
 import sys
 
+import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+
 from vww.cli import cli_parser, main_guard
 from vww.sample_coco import (
     COCO_2014_IMAGES,

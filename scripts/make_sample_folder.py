@@ -13,6 +13,8 @@ Example:
 import io
 from pathlib import Path
 
+import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+
 from PIL import Image
 from skimage import data
 

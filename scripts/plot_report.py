@@ -23,6 +23,8 @@ Example:
 import html
 from pathlib import Path
 
+import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display

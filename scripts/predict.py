@@ -40,6 +40,8 @@ import logging
 import sys
 from pathlib import Path
 
+import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+
 import numpy as np
 import tensorflow as tf
 

@@ -15,6 +15,8 @@ Example:
 
 import logging
 
+import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+
 from vww import recipe
 from vww.cli import InputError, cli_parser, main_guard, parse_logged_args
 from vww.dataset import add_records_argument, eval_examples, record_files

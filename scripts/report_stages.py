@@ -26,6 +26,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+
 from vww.cli import InputError, cli_parser, main_guard
 from vww.files import write_text
 

@@ -22,6 +22,8 @@ import sys
 from collections import Counter
 from itertools import combinations
 
+import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+
 from vww.cli import cli_parser, main_guard, parse_logged_args
 from vww.coco import load_json
 from vww.files import write_json

@@ -14,6 +14,8 @@ Example:
 """
 
 
+import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+
 import numpy as np
 import tensorflow as tf
 
@@ -32,7 +34,7 @@ def trainable_parameters(settings):
     graph = tf.Graph()
     with graph.as_default():
         images = tf.compat.v1.placeholder(tf.float32, input_shape(settings))
-        mobilenet_v1.build(images, settings, is_training=True)
+        mobilenet_v1.build(images, settings, is_training=False)  # the same variables
         return sum(int(np.prod(v.shape)) for v in tf.compat.v1.trainable_variables())
 
 

@@ -31,9 +31,11 @@ import signal
 import time
 from pathlib import Path
 
+import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+
 import tensorflow as tf
 
-from vww import image_cache, recipe
+from vww import arithmetic, image_cache, recipe
 from vww.checkpoints import (
     INIT_SCOPES,
     WEIGHTS,
@@ -44,7 +46,13 @@ from vww.checkpoints import (
 )
 from vww.cli import cli_parser, main_guard, parse_logged_args
 from vww.coco import load_json
-from vww.dataset import add_records_argument, decoded_bytes, record_files, train_dataset
+from vww.dataset import (
+    add_records_argument,
+    count_records,
+    decoded_bytes,
+    record_files,
+    train_dataset,
+)
 from vww.runs import check_resumable, run_record, write_run_record
 from vww.sessions import session_config
 from vww.training import build_train_graph
@@ -133,13 +141,16 @@ def train(files, num_train_records, train_dir, settings, threads=0, init=None):
         raise SystemExit(f"error: {latest} is beyond --steps {settings['steps']}: raise the "
                          f"steps or train in another --train-dir")
 
+    # A resumed run reads what an uninterrupted one reads from its step on, which it finds
+    # by the records' true count.
+    num_records = count_records(files) if start_step else None
     device = training_device()
+    logging.info("%s", arithmetic.describe())
     graph = tf.Graph()
     with graph.as_default():
         tf1.set_random_seed(settings["seed"])
-        # A resumed run draws a fresh stream, not a replay of the first batches.
-        data = train_dataset(files, settings, settings["seed"] + start_step,
-                             settings["deterministic"], threads, device)
+        data = train_dataset(files, settings, settings["seed"], settings["deterministic"],
+                             threads, device, start_step, num_records)
         images, labels = tf1.data.make_one_shot_iterator(data).get_next()
         net = build_train_graph(images, labels, settings, num_train_records)
         # Scalars at every logged step, so any run's curves have points; images (larger)

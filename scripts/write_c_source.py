@@ -20,6 +20,8 @@ Example (the names of TFLM's person_detection example):
 import re
 from pathlib import Path
 
+import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+
 from vww.cli import cli_parser, main_guard
 from vww.files import write_text
 from vww.tflite import load_classifier

@@ -9,6 +9,8 @@ Example:
 """
 
 
+import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+
 from vww.cli import cli_parser, main_guard
 from vww.coco import label_map_text, load_json
 from vww.files import write_text

@@ -41,6 +41,8 @@ import math
 import re
 from pathlib import Path
 
+import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+
 import numpy as np
 import tensorflow as tf
 

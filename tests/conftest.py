@@ -14,6 +14,7 @@ import pytest
 import tensorflow as tf
 
 from build_tfrecord_shard import build_shard
+from vww import arithmetic
 from vww.coco import images_dir, instances_path, load_json, vww_annotations
 from vww.records import parse_example, shard_images, shard_name
 from vww.sample_coco import write_sample_coco, write_sample_zips
@@ -93,13 +94,20 @@ def workdir(tmp_path):
     return make_workdir(tmp_path / "work")
 
 
-def snakemake(workdir, *args, snakefile=REPO / "Snakefile", check=True):
-    """Run `snakefile` (the workflow's) in `workdir` with 2 cores; its stdout holds stderr
-    too."""
+def snakemake_command(workdir, *args, snakefile=REPO / "Snakefile", env=None):
+    """(command, environment) of a Snakemake run of `snakefile` (the workflow's) in
+    `workdir`, 2 cores unless `args` say otherwise, `env` added to the environment."""
     cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "-d", str(workdir),
            "--cores", "2", "--show-failed-logs", *args]
     # The rules call `python`: make it this interpreter, whatever PATH the tests got.
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    return cmd, {**arithmetic.original_environ(), **(env or {}), "PATH": path}
+
+
+def snakemake(workdir, *args, snakefile=REPO / "Snakefile", check=True, env=None):
+    """Run `snakefile` (the workflow's) in `workdir` with 2 cores (see snakemake_command);
+    its stdout holds stderr too."""
+    cmd, env = snakemake_command(workdir, *args, snakefile=snakefile, env=env)
     result = subprocess.run(cmd, cwd=workdir, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     if check and result.returncode != 0:
@@ -122,18 +130,21 @@ SHORT = ["--batch-size", "32", "--batch-norm-decay", "0.9", "--moving-average-de
 SHORT_MODEL = ["--batch-norm-decay", "0.9", "--moving-average-decay", "0.99"]
 
 
-def run(script, *args, check=True, cwd=None):
-    """Run one of scripts/ with this interpreter; its stderr holds the log."""
+def run(script, *args, check=True, cwd=None, env=None):
+    """Run one of scripts/ with this interpreter in the tests' environment (not the
+    arithmetic settings this process took on importing vww), `env` added; its stderr holds
+    the log."""
     result = subprocess.run([sys.executable, str(REPO / "scripts" / script), *map(str, args)],
-                            capture_output=True, text=True, cwd=cwd)
+                            capture_output=True, text=True, cwd=cwd,
+                            env={**arithmetic.original_environ(), **(env or {})})
     if check and result.returncode != 0:
         raise AssertionError(f"{script} failed:\n{result.stderr[-4000:]}")
     return result
 
 
-def train(records, train_dir, steps, *extra, check=True):
+def train(records, train_dir, steps, *extra, check=True, env=None):
     return run("train.py", "--records", *records["train"], "--num-train-records", 160,
-               "--train-dir", train_dir, "--steps", steps, *SHORT, *extra, check=check)
+               "--train-dir", train_dir, "--steps", steps, *SHORT, *extra, check=check, env=env)
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,7 @@
 """benchmark.py's levers change how the training step is computed, as they say."""
 
+import json
+import os
 import subprocess
 import sys
 
@@ -9,6 +11,7 @@ import tensorflow as tf
 
 from benchmark import LEVERS, LEVERS_AND_TODAY, TODAY, lever_session_config, model_settings
 from conftest import REPO
+from vww import arithmetic
 from vww.training import build_train_graph
 
 tf1 = tf.compat.v1
@@ -42,7 +45,17 @@ def executed_ops(lever):
     ("bf16", "FusedBatchNormV3", "Xla", True),
 ])
 def test_a_lever_runs_the_step_it_names(name, present, absent, bfloat16):
-    op_types, dtypes = executed_ops(LEVERS_AND_TODAY[name])
+    """In a process of its own with the lever's environment, as --levers runs it
+    (TensorFlow reads it at start; bf16 needs the CPU's own instructions)."""
+    code = ("import json; from benchmark import LEVERS_AND_TODAY; from test_benchmark import "
+            f"executed_ops; print(json.dumps([sorted(s) for s in executed_ops("
+            f"LEVERS_AND_TODAY[{name!r}])]))")
+    env = {**arithmetic.original_environ(), **LEVERS_AND_TODAY[name].env,
+           "PYTHONPATH": os.pathsep.join(str(REPO / folder) for folder in ("scripts", "tests"))}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    op_types, dtypes = json.loads(done.stdout.splitlines()[-1])
     assert any(present in op for op in op_types), sorted(op_types)
     assert not any(absent in op for op in op_types), sorted(op_types)
     assert ("bfloat16" in dtypes) == bfloat16, sorted(dtypes)
@@ -54,6 +67,6 @@ def test_an_environment_lever_is_refused_without_its_environment(tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1] == (
-        "error: --lever onednn-off needs the environment TF_ENABLE_ONEDNN_OPTS='0' set "
-        "before TensorFlow starts (--levers sets it)")
-    assert LEVERS["onednn-off"].env == {"TF_ENABLE_ONEDNN_OPTS": "0"}
+        "error: --lever onednn-off needs the environment VWW_ARITHMETIC='native' "
+        "TF_ENABLE_ONEDNN_OPTS='0' set before TensorFlow starts (--levers sets it)")
+    assert LEVERS["onednn-off"].env == {"VWW_ARITHMETIC": "native", "TF_ENABLE_ONEDNN_OPTS": "0"}

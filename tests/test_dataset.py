@@ -65,3 +65,27 @@ def test_batches_prefetched_to_a_device_are_the_same(sample_records):
     for (images, labels), (on_device, device_labels) in zip(first_batches(None),
                                                             first_batches("/cpu:0")):
         assert np.array_equal(images, on_device) and np.array_equal(labels, device_labels)
+
+
+@pytest.mark.parametrize("cache_images", [False, True])
+def test_a_stream_started_at_step_s_is_the_uninterrupted_stream_from_s(sample_records,
+                                                                        cache_images):
+    """What a resumed run reads: from step s (here in the middle of the second epoch),
+    exactly the batches s, s + 1, ... of a run that started at 0."""
+    records, counts = sample_records
+    settings = {**SETTINGS, "cache_images": cache_images}
+    files = record_files(records["train"], "train")
+    start = counts["train"] // 16 + 2
+    assert (start * 16) % counts["train"] and start * 16 > counts["train"]
+
+    def stream(start_step, count):
+        data = train_dataset(files, settings, seed=3, deterministic=True, threads=2,
+                             start_step=start_step, num_records=counts["train"])
+        return list(data.take(count).as_numpy_iterator())
+
+    resumed, uninterrupted = stream(start, 4), stream(0, start + 4)[start:]
+    for (images, labels), (expected_images, expected_labels) in zip(resumed, uninterrupted):
+        assert np.array_equal(images, expected_images)
+        assert np.array_equal(labels, expected_labels)
+    # Each epoch has an order of its own.
+    assert not np.array_equal(uninterrupted[0][0], stream(start - counts["train"] // 16, 1)[0][0])

@@ -8,13 +8,23 @@ import subprocess
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.lite.python import schema_py_generated as schema
 
 from conftest import SHORT_MODEL, read_records, run, sha256
 from vww import micro, mobilenet_v1, preprocessing, recipe
 from vww.checkpoints import weights_saver
 from vww.dataset import eval_examples, record_files
-from vww.export import INPUT_NODE, OUTPUT_NODE, load_graph_def
-from vww.tflite import input_int8, interpreter, invoke, io_quantization, layer_table, quantize
+from vww.export import INPUT_NODE, OUTPUT_NODE, fold_batch_norms, load_graph_def, serialize
+from vww.tflite import (
+    input_int8,
+    interpreter,
+    invoke,
+    io_quantization,
+    layer_table,
+    quantize,
+    ranged_tensors,
+    reference_calibration,
+)
 
 tf1 = tf.compat.v1
 SETTINGS = {**{name: default for name, (default, _) in recipe.RECIPE.items()},
@@ -90,6 +100,49 @@ def test_tflite_is_full_int8_and_reproducible(exported, sample_records, tmp_path
     run("quantize.py", "--frozen-graph", out / "frozen_ema.pb", "--records",
         *sample_records[0]["val"], "--num-images", 50, "--output", tmp_path / "again.tflite")
     assert sha256(tmp_path / "again.tflite") == sha256(out / "model.tflite")
+
+
+def test_folded_batch_norms_compute_what_the_frozen_graph_computes(exported, sample_records,
+                                                                   tmp_path):
+    """The graph quantize.py converts: no batch norm left, the same scores within float
+    rounding, on real val images."""
+    out, _ = exported
+    folded = fold_batch_norms(load_graph_def(out / "frozen_ema.pb"))
+    assert not [n.name for n in folded.node if "BatchNorm" in n.op]
+    assert sum(n.op == "BiasAdd" for n in folded.node) == 27 + 1  # 27 folded + the logits
+    (tmp_path / "folded.pb").write_bytes(serialize(folded))
+    images = val_images(sample_records[0])
+    np.testing.assert_allclose(frozen_outputs(tmp_path / "folded.pb", images),
+                               frozen_outputs(out / "frozen_ema.pb", images), rtol=0, atol=1e-5)
+
+
+def test_reference_calibration_ranges_the_tensors_the_converter_ranges(exported,
+                                                                      sample_records):
+    """Our calibration (TFLite's reference kernels) against the converter's own (its
+    optimized kernels) on the same float model and images: the same tensors get ranges,
+    and the ranges agree to float rounding."""
+    out, _ = exported
+    images = [[image] for image in val_images(sample_records[0], count=20)[:, None]]
+    converter = tf1.lite.TFLiteConverter.from_frozen_graph(
+        str(out / "frozen_ema.pb"), [INPUT_NODE], [OUTPUT_NODE],
+        input_shapes={INPUT_NODE: [1, 96, 96, 1]})
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: iter(images)
+    converter._experimental_calibrate_only = True
+    theirs = {}
+    for index, tensor in enumerate(
+            schema.ModelT.InitFromPackedBuf(converter.convert(), 0).subgraphs[0].tensors):
+        if tensor.quantization is not None and tensor.quantization.min is not None:
+            theirs[index] = (tensor.quantization.min[0], tensor.quantization.max[0])
+    with reference_calibration():
+        ours_model = converter.convert()
+    ours = {index: (t.quantization.min[0], t.quantization.max[0]) for index, t in enumerate(
+        schema.ModelT.InitFromPackedBuf(ours_model, 0).subgraphs[0].tensors)
+        if t.quantization is not None and t.quantization.min is not None}
+    assert sorted(ours) == sorted(theirs) == ranged_tensors(ours_model)
+    assert len(ours) == 32  # the input and the output of each of the 31 ops
+    np.testing.assert_allclose(np.array(list(ours.values())),
+                               np.array([theirs[i] for i in ours]), rtol=1e-5, atol=1e-6)
 
 
 def mobilenet_layers(size=96, depth_multiplier=0.25):

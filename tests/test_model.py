@@ -16,7 +16,8 @@ def build_graph(settings, input_shape=(None, 96, 96, 1), is_training=True):
     graph = tf.Graph()
     with graph.as_default():
         images = tf1.placeholder(tf.float32, input_shape)
-        logits, end_points = mobilenet_v1.build(images, settings, is_training=is_training)
+        logits, end_points = mobilenet_v1.build(images, settings, is_training=is_training,
+                                                dropout_seed=tf.constant([0, 0], tf.int64))
     return graph, logits, end_points
 
 

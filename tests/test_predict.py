@@ -96,7 +96,9 @@ def test_device_predictions_are_what_tflm_computes_on_the_camera_frame(exported,
         scores = dequantize(micro.run(tflm, int8_input), scale, zero_point)
         assert list(line["scores"].values()) == scores.tolist(), line["path"]
         differ += line["scores"] != slim[line["path"]]["scores"]
-    assert differ == len(lines)  # the crop and the JPEG round trip change every score
+    # The default is not slim_eval: its crop and JPEG round trip change scores (not every
+    # score: a photo the model is sure of can keep its int8 score under both).
+    assert differ >= 1
 
 
 def test_checkpoint_predictions_agree_with_the_int8_model(exported, photos):

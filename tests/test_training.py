@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -101,14 +102,46 @@ def test_sigterm_checkpoints_and_the_rerun_continues(sample_records, tmp_path):
     assert f"resuming from step {saved}" in log
 
 
-def test_deterministic_training_gives_identical_checkpoints(sample_records, tmp_path):
+# What oneDNN and XLA run on a CPU without AVX-512 (every AVX2 CPU: AMD Zen 1-3, Intel
+# client CPUs): set in the environment, as a user or a cluster node would.
+AVX2_CPU = {"ONEDNN_MAX_CPU_ISA": "AVX2", "XLA_FLAGS": "--xla_cpu_max_isa=AVX2"}
+HAS_AVX512 = "avx512f" in Path("/proc/cpuinfo").read_text()
+
+
+def checkpoint_digests(train_dir, step):
+    return [sha256(train_dir / f"model.ckpt-{step}.{suffix}")
+            for suffix in ("data-00000-of-00001", "index")]
+
+
+def test_training_bytes_depend_on_neither_cpu_nor_threads_nor_interruption(sample_records,
+                                                                         tmp_path):
+    """12 steps (batch 32, 160 records: the run crosses two epochs) give one checkpoint
+    whatever the instruction set the CPU offers, the threads (16 on these 2 cores), and
+    after a run stopped at step 7 (mid-epoch) and resumed."""
+    records, _ = sample_records
+
+    def final(name, *extra, env=None):
+        train(records, tmp_path / name, 12, "--deterministic", *extra, env=env)
+        return checkpoint_digests(tmp_path / name, 12)
+
+    reference = final("reference", "--threads", "2")
+    assert final("avx2_cpu", "--threads", "1", env=AVX2_CPU) == reference
+    assert final("16_threads", "--threads", "16") == reference
+    train(records, tmp_path / "resumed", 7, "--deterministic")
+    assert final("resumed") == reference
+
+
+@pytest.mark.skipif(not HAS_AVX512, reason="the CPU has no AVX-512: both runs would be AVX2")
+def test_native_arithmetic_differs_by_instruction_set(sample_records, tmp_path):
+    """Why the caps exist (and that the test above can fail): with TensorFlow's own choice
+    of instructions, an AVX2 CPU and this one train different bytes within 5 steps."""
     records, _ = sample_records
     digests = []
-    for name in ("a", "b"):
-        train(records, tmp_path / name, 5, "--deterministic")
-        digests.append(sha256(tmp_path / name / "model.ckpt-5.data-00000-of-00001"))
-    assert digests[0] == digests[1]
-
+    for name, env in (("avx512", {}), ("avx2", AVX2_CPU)):
+        train(records, tmp_path / name, 5, "--deterministic",
+              env={**env, "VWW_ARITHMETIC": "native"})
+        digests.append(checkpoint_digests(tmp_path / name, 5))
+    assert digests[0] != digests[1]
 
 
 def weights(checkpoint, suffix=""):

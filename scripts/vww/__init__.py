@@ -1,4 +1,10 @@
 """Shared code of the person-detection workflow: one module per concern.
 
-The CLIs in scripts/ import this package; they run with or without Snakemake.
+The CLIs in scripts/ import this package; they run with or without Snakemake. Importing
+it caps the instruction sets TensorFlow computes with (vww.arithmetic), before any op
+runs, so every CLI gives the same bytes on any x86-64 CPU.
 """
+
+from vww import arithmetic
+
+arithmetic.apply()

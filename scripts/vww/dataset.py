@@ -9,6 +9,9 @@ from vww import preprocessing
 from vww.records import FEATURES, ShardSetError, parse_example, shard_set
 
 AUTOTUNE = tf.data.AUTOTUNE
+# Epoch seeds of two stream seeds never meet before this many epochs (COCO's 1 M steps
+# are ~1,200).
+EPOCHS_PER_SEED = 1_000_000
 
 
 def record_files(paths, split):
@@ -34,6 +37,12 @@ def decoded_bytes(files):
 
     total = tf.data.TFRecordDataset(files).map(image_bytes, num_parallel_calls=AUTOTUNE)
     return int(total.reduce(tf.constant(0, tf.int64), lambda a, b: a + b))
+
+
+def count_records(files):
+    """The number of records in the shard `files` (reads them, decodes nothing)."""
+    return int(tf.data.TFRecordDataset(files).reduce(tf.constant(0, tf.int64),
+                                                     lambda count, _: count + 1))
 
 
 def add_records_argument(parser, split):
@@ -67,10 +76,12 @@ def record_seed(seed, index):
 
 
 def decoded_examples(files, settings, seed):
-    """Endless shuffled (uint8 pixels, boxes, label) of the records, shards and records
-    shuffled with `seed`; with settings["cache_images"] the decoded images stay in memory
-    after the first epoch, so later epochs decode nothing."""
-    shards = tf.data.Dataset.from_tensor_slices(files).shuffle(len(files), seed=seed)
+    """One pass over the records as (uint8 pixels, boxes, label), in an order fixed by
+    `seed` (shards shuffled once, then interleaved), the same at every pass; with
+    settings["cache_images"] the decoded images stay in memory after the first pass, so
+    later passes decode nothing."""
+    shards = tf.data.Dataset.from_tensor_slices(files).shuffle(
+        len(files), seed=seed, reshuffle_each_iteration=False)
     records = shards.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8),
                                 num_parallel_calls=AUTOTUNE)
 
@@ -80,19 +91,45 @@ def decoded_examples(files, settings, seed):
                 example["image/class/label"])
 
     examples = records.map(decode, num_parallel_calls=AUTOTUNE)
-    if settings["cache_images"]:
-        examples = examples.cache()
-    return examples.shuffle(settings["shuffle_buffer"], seed=seed).repeat()
+    return examples.cache() if settings["cache_images"] else examples
 
 
-def train_dataset(files, settings, seed, deterministic=False, threads=0, device=None):
-    """Endless, shuffled, augmented batches of (images, labels) (see decoded_examples,
-    pipeline_options); with `device` (a GPU), the next batches wait in its memory, so a
-    step never waits for a host-to-device copy.
+def epoch_seed(seed, epoch):
+    """The seed of epoch `epoch`'s record order in a stream seeded `seed` (int64 tensor)."""
+    return tf.cast(seed, tf.int64) * EPOCHS_PER_SEED + tf.cast(epoch, tf.int64)
+
+
+def example_stream(files, settings, seed, start=0, num_records=None):
+    """Endless (index, (pixels, boxes, label)) from the stream's element `start` on.
+
+    The stream is a pure function of `seed`: epoch e is every record once, in the order a
+    shuffle buffer (settings["shuffle_buffer"]) seeded by (seed, e) makes of the fixed
+    order of decoded_examples, and element i is element i mod n of epoch i div n (n =
+    `num_records`, needed when start > 0). So a resumed run replays exactly what an
+    uninterrupted one reads from `start` on, at the cost of reading the part of one epoch
+    before it.
+    """
+    first_epoch, offset = divmod(start, num_records) if start else (0, 0)
+    examples = decoded_examples(files, settings, seed)
+
+    def epoch(number):
+        return examples.shuffle(settings["shuffle_buffer"], seed=epoch_seed(seed, number),
+                                reshuffle_each_iteration=False)
+
+    stream = tf.data.Dataset.range(first_epoch, tf.int64.max).flat_map(epoch).skip(offset)
+    return stream.enumerate(start=start)
+
+
+def train_dataset(files, settings, seed, deterministic=False, threads=0, device=None,
+                  start_step=0, num_records=None):
+    """Endless, shuffled, augmented batches of (images, labels) from step `start_step` on
+    (see example_stream, pipeline_options); with `device` (a GPU), the next batches wait
+    in its memory, so a step never waits for a host-to-device copy.
 
     Each record's augmentation is seeded by (seed, its position in the stream), so a seed
-    fixes the whole stream. Images are cropped one by one, then augmented a batch at a
-    time (preprocessing.train_crop, augment_batch).
+    fixes the whole stream, and batch s is the same whether the run started at 0 or at s.
+    Images are cropped one by one, then augmented a batch at a time
+    (preprocessing.train_crop, augment_batch).
     """
 
     def crop(index, example):
@@ -104,7 +141,8 @@ def train_dataset(files, settings, seed, deterministic=False, threads=0, device=
     def augment(images, draws, labels):
         return preprocessing.augment_batch(images, draws, settings["grayscale"]), labels
 
-    batches = (decoded_examples(files, settings, seed).enumerate()
+    start = start_step * settings["batch_size"]
+    batches = (example_stream(files, settings, seed, start, num_records)
                .map(crop, num_parallel_calls=AUTOTUNE)
                .batch(settings["batch_size"], drop_remainder=True)
                .map(augment, num_parallel_calls=AUTOTUNE)

@@ -1,5 +1,6 @@
 """The inference graph (GraphDef) and its freezing with a checkpoint's shipped weights."""
 
+import numpy as np
 import tensorflow as tf
 from google.protobuf.message import DecodeError
 
@@ -67,6 +68,61 @@ def freeze(graph_def, checkpoint, weights):
         else:
             frozen.node.add().CopyFrom(node)
     return frozen
+
+
+def _constant(nodes, name):
+    """The value of the Const behind `name` and the Identity nodes in front of it."""
+    node = nodes[name.split(":")[0]]
+    while node.op == "Identity":
+        node = nodes[node.input[0].split(":")[0]]
+    return tf.make_ndarray(node.attr["value"].tensor)
+
+
+def fold_batch_norms(graph_def):
+    """A copy of the frozen `graph_def` whose inference batch norms are folded into the
+    convolutions before them: weights x gamma / sqrt(variance + epsilon), and a BiasAdd
+    (under the batch norm's name) adding beta - mean x that factor.
+
+    The TFLite converter folds them itself, through TensorFlow's Rsqrt kernel, whose
+    result depends on the CPU (an approximate-reciprocal instruction that AVX-512, AVX2
+    and each vendor round differently): the same graph gave another .tflite on an AMD
+    EPYC than on a Xeon. Here the factors are computed in float64 with IEEE square root
+    and division, then rounded to float32 once: the same bytes on any CPU.
+    """
+    nodes = {node.name: node for node in graph_def.node}
+    folded = tf1.GraphDef()
+    folded.CopyFrom(graph_def)
+    by_name = {node.name: node for node in folded.node}
+    for norm in [n for n in graph_def.node if n.op == "FusedBatchNormV3"]:
+        conv = nodes[norm.input[0].split(":")[0]]
+        gamma, beta, mean, variance = (_constant(nodes, name).astype(np.float64)
+                                       for name in norm.input[1:5])
+        factor = gamma / np.sqrt(variance + norm.attr["epsilon"].f)
+        weights = _constant(nodes, conv.input[1]).astype(np.float64)
+        # Output channels are the last axis of a Conv2D kernel [h, w, in, out]; a
+        # depthwise kernel [h, w, in, 1] has them on its input axis (multiplier 1).
+        axis = -1 if conv.op == "Conv2D" else 2
+        shape = [1] * weights.ndim
+        shape[axis] = -1
+        kernel = by_name[conv.input[1].split(":")[0]]
+        kernel.op = "Const"
+        del kernel.input[:]
+        kernel.attr.clear()
+        kernel.attr["dtype"].type = tf.float32.as_datatype_enum
+        kernel.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(
+            (weights * factor.reshape(shape)).astype(np.float32)))
+        bias = folded.node.add(name=f"{norm.name}/folded_bias", op="Const")
+        bias.attr["dtype"].type = tf.float32.as_datatype_enum
+        bias.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(
+            (beta - mean * factor).astype(np.float32)))
+        add = by_name[norm.name]
+        add.op = "BiasAdd"
+        del add.input[:]
+        add.input.extend([norm.input[0], bias.name])
+        add.attr.clear()
+        add.attr["T"].type = tf.float32.as_datatype_enum
+        add.attr["data_format"].s = norm.attr["data_format"].s
+    return tf1.graph_util.extract_sub_graph(folded, [OUTPUT_NODE])
 
 
 def serialize(graph_def):

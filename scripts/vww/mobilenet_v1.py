@@ -76,12 +76,28 @@ def _pool_kernel(net):
     return [min(height, 7), min(width, 7)]
 
 
+def dropout(net, keep_prob, seed, scope):
+    """slim.dropout in training mode, its mask drawn statelessly from `seed` (an int
+    tensor [2]): a step's mask then depends on that step alone, not on how many steps
+    this process ran before, so a resumed run draws what an uninterrupted one did."""
+    with tf1.name_scope(scope):
+        if keep_prob >= 1.0:
+            return tf.identity(net)
+        return tf.nn.experimental.stateless_dropout(net, rate=1.0 - keep_prob, seed=seed)
+
+
 def mobilenet_v1(images, num_classes=2, depth_multiplier=0.25, dropout_keep_prob=0.999,
-                 is_training=False):
-    """Logits [batch, num_classes] and slim's end points for `images` [batch, H, W, C]."""
+                 is_training=False, dropout_seed=None):
+    """Logits [batch, num_classes] and slim's end points for `images` [batch, H, W, C].
+
+    Training (`is_training`) needs `dropout_seed`, the stateless seed of the step's
+    dropout mask (see dropout).
+    """
+    if is_training and dropout_seed is None:
+        raise ValueError("a training graph needs a dropout_seed")
     end_points = {}
     with tf1.variable_scope(SCOPE, values=[images]):
-        with slim.arg_scope([slim.batch_norm, slim.dropout], is_training=is_training), \
+        with slim.arg_scope([slim.batch_norm], is_training=is_training), \
                 slim.arg_scope([slim.conv2d, slim.separable_conv2d], padding="SAME"):
             net = images
             for i, (kind, stride, depth) in enumerate(CONV_DEFS):
@@ -101,7 +117,8 @@ def mobilenet_v1(images, num_classes=2, depth_multiplier=0.25, dropout_keep_prob
                 net = slim.avg_pool2d(net, _pool_kernel(net), padding="VALID",
                                       scope="AvgPool_1a")
                 end_points["AvgPool_1a"] = net
-                net = slim.dropout(net, keep_prob=dropout_keep_prob, scope="Dropout_1b")
+                if is_training:
+                    net = dropout(net, dropout_keep_prob, dropout_seed, "Dropout_1b")
                 logits = slim.conv2d(net, num_classes, [1, 1], activation_fn=None,
                                      normalizer_fn=None, scope="Conv2d_1c_1x1")
                 logits = tf.squeeze(logits, [1, 2], name="SpatialSqueeze")
@@ -110,10 +127,11 @@ def mobilenet_v1(images, num_classes=2, depth_multiplier=0.25, dropout_keep_prob
     return logits, end_points
 
 
-def build(images, model, is_training):
-    """MobileNet v1 under the arg scope of a model's settings (config.yaml `models:`)."""
+def build(images, model, is_training, dropout_seed=None):
+    """MobileNet v1 under the arg scope of a model's settings (config.yaml `models:`);
+    training needs `dropout_seed` (see mobilenet_v1)."""
     with slim.arg_scope(arg_scope(is_training, weight_decay=model["weight_decay"],
                                   batch_norm_decay=model["batch_norm_decay"])):
         return mobilenet_v1(images, num_classes=2, depth_multiplier=model["depth_multiplier"],
                             dropout_keep_prob=model["dropout_keep_prob"],
-                            is_training=is_training)
+                            is_training=is_training, dropout_seed=dropout_seed)

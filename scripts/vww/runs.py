@@ -10,7 +10,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from vww import recipe
+from vww import arithmetic, recipe
 from vww.cli import InputError
 from vww.files import sha256_file, write_json
 
@@ -32,6 +32,8 @@ def run_record(files, num_train_records, settings, init=None):
         "recipe": {key: settings[key] for key in recipe.RECIPE
                    if key not in RESUMABLE_CHANGES},
         "init": init and {**init, "index_sha256": sha256_file(f"{init['checkpoint']}.index")},
+        # A resume in the other arithmetic would mix bytes of two kinds (vww.arithmetic).
+        "arithmetic": arithmetic.mode(),
     }
 
 
@@ -58,6 +60,9 @@ def check_resumable(train_dir, checkpoint, record):
     elif recorded["num_train_records"] != record["num_train_records"]:
         changes.append(f"train record count: {recorded['num_train_records']} -> "
                        f"{record['num_train_records']}")
+    if recorded.get("arithmetic") != record["arithmetic"]:
+        changes.append(f"arithmetic: {recorded.get('arithmetic')} -> {record['arithmetic']} "
+                       f"({arithmetic.ENV})")
     if recorded["init"] != record["init"]:
         changes.append(f"init checkpoint: {_init(recorded)} -> {_init(record)}")
     if changes:

@@ -1,5 +1,7 @@
 """Int8 TFLite models: conversion, checks, the LiteRT interpreter, input quantization, analysis."""
 
+import contextlib
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -8,10 +10,18 @@ import numpy as np
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 from tensorflow.lite.python import schema_py_generated as schema
+from tensorflow.lite.python.optimize import calibrator
 
 from vww import recipe
 from vww.cli import InputError
-from vww.export import INPUT_NODE, OUTPUT_NODE, input_shape
+from vww.export import (
+    INPUT_NODE,
+    OUTPUT_NODE,
+    fold_batch_norms,
+    input_shape,
+    load_graph_def,
+    serialize,
+)
 
 NUM_CLASSES = 2  # background and the category
 # A TFLite model is a flatbuffer with this file identifier at bytes 4 to 8.
@@ -21,23 +31,94 @@ TFLITE_IDENTIFIER = b"TFL3"
 def convert_int8(frozen_graph_path, settings, calibration_images):
     """Full-int8 .tflite bytes (int8 input and output, builtin int8 ops only).
 
-    `calibration_images` yields float [1, H, W, C] arrays in [-1, 1], preprocessed as for
-    evaluation, from which the converter picks every activation's range.
+    The batch norms are folded first (export.fold_batch_norms), and `calibration_images`
+    (float [1, H, W, C] arrays in [-1, 1], preprocessed as for evaluation) give every
+    activation's range through TFLite's reference kernels (reference_calibration): the
+    converter's own ways of doing both depend on the CPU, these do not.
     """
-    converter = tf.compat.v1.lite.TFLiteConverter.from_frozen_graph(
-        str(frozen_graph_path), [INPUT_NODE], [OUTPUT_NODE],
-        input_shapes={INPUT_NODE: input_shape(settings)})
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: ([image] for image in calibration_images)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
-    return converter.convert()
+    with tempfile.TemporaryDirectory() as folder:
+        folded = Path(folder) / "folded_graph.pb"
+        folded.write_bytes(serialize(fold_batch_norms(load_graph_def(frozen_graph_path))))
+        converter = tf.compat.v1.lite.TFLiteConverter.from_frozen_graph(
+            str(folded), [INPUT_NODE], [OUTPUT_NODE],
+            input_shapes={INPUT_NODE: input_shape(settings)})
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([image] for image in calibration_images)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+        with reference_calibration():
+            return converter.convert()
 
 
-def interpreter(model_bytes):
+def ranged_tensors(model):
+    """Indices of the tensors the converter's calibrator gives a range to: the model's
+    inputs and every operator's outputs."""
+    graph = schema.ModelT.InitFromPackedBuf(model, 0).subgraphs[0]
+    return sorted({*graph.inputs.tolist(), *(int(i) for op in graph.operators
+                                             for i in op.outputs)})
+
+
+def reference_ranges(model, inputs):
+    """{tensor index: (min, max)} of the ranged_tensors of the float `model` over the
+    `inputs` (each a list of the model's input arrays), run with TFLite's reference
+    kernels."""
+    runner = interpreter(model, preserve_all_tensors=True)
+    indices = ranged_tensors(model)
+    low, high = {i: np.inf for i in indices}, {i: -np.inf for i in indices}
+    for arrays in inputs:
+        for detail, array in zip(runner.get_input_details(), arrays):
+            runner.set_tensor(detail["index"], array)
+        runner.invoke()
+        for i in indices:
+            values = runner.get_tensor(i)
+            low[i], high[i] = min(low[i], values.min()), max(high[i], values.max())
+    return {i: (float(low[i]), float(high[i])) for i in indices}
+
+
+def with_ranges(model, ranges):
+    """The float `model` with each tensor of `ranges` ({index: (min, max)}) annotated with
+    its range, as the converter's calibrator annotates it."""
+    tree = schema.ModelT.InitFromPackedBuf(model, 0)
+    tensors = tree.subgraphs[0].tensors
+    for index, (low, high) in ranges.items():
+        if tensors[index].quantization is None:
+            tensors[index].quantization = schema.QuantizationParametersT()
+        tensors[index].quantization.min = [low]
+        tensors[index].quantization.max = [high]
+    builder = flatbuffers.Builder(len(model))
+    builder.Finish(tree.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
+    return bytes(builder.Output())
+
+
+@contextlib.contextmanager
+def reference_calibration():
+    """Within it, the TFLite converter measures activation ranges with TFLite's reference
+    kernels (reference_ranges) instead of its calibrator's optimized ones.
+
+    Those pick their instructions by CPU at run time: the same frozen graph and images
+    gave another .tflite under an AMD EPYC (AVX2) CPU model than on an AVX-512 Xeon. The
+    reference kernels' instructions are fixed when LiteRT is built, so the ranges, and
+    every byte of the .tflite, are the same on any CPU. Everything else (which tensors
+    get ranges, the quantizer) is the converter's own.
+    """
+    measure = calibrator.Calibrator.calibrate
+
+    def calibrate(self, dataset_gen):
+        model = self._model_content
+        return with_ranges(model, reference_ranges(model, dataset_gen()))
+
+    calibrator.Calibrator.calibrate = calibrate
+    try:
+        yield
+    finally:
+        calibrator.Calibrator.calibrate = measure
+
+
+def interpreter(model_bytes, preserve_all_tensors=False):
     """A LiteRT interpreter running TFLite's reference kernels: the arithmetic TFLM's
-    kernels implement, so its int8 outputs are the microcontroller's.
+    kernels implement, so its int8 outputs are the microcontroller's (with
+    `preserve_all_tensors`, every intermediate tensor stays readable after invoke()).
 
     LiteRT's default kernels are faster (0.66 against 3.8 ms per image here) but round
     differently: outputs 1 LSB off TFLM's on 35 of the 40,503 val images of the full-size
@@ -45,7 +126,8 @@ def interpreter(model_bytes):
     reference kernels agreed with TFLM on every output.
     """
     runner = Interpreter(model_content=model_bytes,
-                         experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+                         experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
+                         experimental_preserve_all_tensors=preserve_all_tensors)
     runner.allocate_tensors()
     return runner
 

@@ -36,7 +36,9 @@ def build_train_graph(images, labels, settings, num_train_records):
     scheduling.
     """
     global_step = tf1.train.get_or_create_global_step()
-    logits, _ = mobilenet_v1.build(images, settings, is_training=True)
+    # The step's dropout mask comes from (seed, step) alone, like its batch (dataset.py).
+    dropout_seed = tf.stack([tf.constant(settings["seed"], tf.int64), global_step])
+    logits, _ = mobilenet_v1.build(images, settings, is_training=True, dropout_seed=dropout_seed)
     tf1.losses.softmax_cross_entropy(tf.one_hot(labels, 2), logits,
                                      label_smoothing=settings["label_smoothing"])
     total_loss = tf1.losses.get_total_loss()  # cross entropy + weight decay
