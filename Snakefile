@@ -24,6 +24,10 @@ for key in ("download", "keep_zips"):
 
 validate(config, "schemas/config.schema.yaml")
 
+# Every job's CLIs compute with this arithmetic (scripts/vww/arithmetic.py): part of each
+# job's command, so it holds locally, in the container and on SLURM.
+shell.prefix(f"export VWW_ARITHMETIC={config['arithmetic']}; ")
+
 
 report: "report/workflow.rst"
 

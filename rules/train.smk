@@ -23,6 +23,8 @@ rule train:
     params:
         recipe=model_recipe_flags,
         init=model_init_flags,
+        # Not a flag (jobs get it as VWW_ARITHMETIC): changing it retrains.
+        arithmetic=config["arithmetic"],
     shell:
         cli("train") + " --records {input.records}"
         " --dataset-summary {input.summary} --train-dir $(dirname {output.index})"

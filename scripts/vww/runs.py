@@ -62,7 +62,7 @@ def check_resumable(train_dir, checkpoint, record):
                        f"{record['num_train_records']}")
     if recorded.get("arithmetic") != record["arithmetic"]:
         changes.append(f"arithmetic: {recorded.get('arithmetic')} -> {record['arithmetic']} "
-                       f"({arithmetic.ENV})")
+                       f"(config key arithmetic, environment {arithmetic.ENV})")
     if recorded["init"] != record["init"]:
         changes.append(f"init checkpoint: {_init(recorded)} -> {_init(record)}")
     if changes:
