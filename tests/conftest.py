@@ -112,7 +112,7 @@ def snakemake(workdir, *args, snakefile=REPO / "Snakefile", check=True, env=None
                             stderr=subprocess.STDOUT, text=True)
     if check and result.returncode != 0:
         raise AssertionError(
-            f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}"
+            f"{' '.join(map(str, cmd))} failed ({result.returncode}):\n{result.stdout}"
         )
     return result
 

@@ -17,7 +17,8 @@ from vww.coco import images_dir, instances_path, load_json, vww_annotations
 
 QEMU = shutil.which("qemu-x86_64")
 CPU_MODEL = "EPYC-Rome"
-pytestmark = pytest.mark.skipif(not QEMU, reason="needs qemu-x86_64 (Debian: qemu-user)")
+pytestmark = [pytest.mark.emulated,
+              pytest.mark.skipif(not QEMU, reason="needs qemu-x86_64 (Debian: qemu-user)")]
 
 
 def emulated(*args, env=None):

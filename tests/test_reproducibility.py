@@ -71,7 +71,7 @@ def test_one_manifest_for_every_cpu_core_count_and_interruption(tmp_path):
     killed = make_workdir(tmp_path / "killed")
     kill_training_at_a_checkpoint(killed, SAMPLE_CONFIG, often, "--cores", "16")
     rerun = snakemake(killed, "--configfile", SAMPLE_CONFIG, often, "--cores", "16").stdout
-    train_job = rerun.split("\nrule train:")[1].split("\nrule ")[0]
+    train_job = rerun.split("rule train:")[1].split("rule ")[0]  # (local)rule train:
     assert "\n    threads: 16\n" in train_job, train_job
     resumed_at = int(re.search(r"resuming from step (\d+)",
                                (killed / TRAIN_LOG).read_text()).group(1))
