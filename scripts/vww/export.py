@@ -83,10 +83,9 @@ def fold_batch_norms(graph_def):
     convolutions before them: weights x gamma / sqrt(variance + epsilon), and a BiasAdd
     (under the batch norm's name) adding beta - mean x that factor.
 
-    The TFLite converter folds them itself, through TensorFlow's Rsqrt kernel, whose
-    result depends on the CPU (an approximate-reciprocal instruction that AVX-512, AVX2
-    and each vendor round differently): the same graph gave another .tflite on an AMD
-    EPYC than on a Xeon. Here the factors are computed in float64 with IEEE square root
+    The TFLite converter folds them itself, through TensorFlow's Rsqrt kernel (an
+    approximate reciprocal square root instruction refined once), whose bits depend on
+    the CPU: the same graph gave another .tflite on an emulated AMD EPYC than on a Xeon. Here the factors are computed in float64 with IEEE square root
     and division, then rounded to float32 once: the same bytes on any CPU.
     """
     nodes = {node.name: node for node in graph_def.node}
