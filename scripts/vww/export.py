@@ -85,8 +85,9 @@ def fold_batch_norms(graph_def):
 
     The TFLite converter folds them itself, through TensorFlow's Rsqrt kernel (an
     approximate reciprocal square root instruction refined once), whose bits depend on
-    the CPU: the same graph gave another .tflite on an emulated AMD EPYC than on a Xeon. Here the factors are computed in float64 with IEEE square root
-    and division, then rounded to float32 once: the same bytes on any CPU.
+    the CPU: the same graph gave another .tflite on an emulated AMD EPYC than on a Xeon.
+    Here the factors are computed in float64 with IEEE square root and division, then
+    rounded to float32 once: the same bytes on any CPU.
     """
     nodes = {node.name: node for node in graph_def.node}
     folded = tf1.GraphDef()
