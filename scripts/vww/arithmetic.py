@@ -54,28 +54,29 @@ def caps():
 _BEFORE = {}
 
 
+def _set(environ, values):
+    """Set each of `values` ({name: value}) in `environ`; a value None unsets it."""
+    for name, value in values.items():
+        if value is None:
+            environ.pop(name, None)
+        else:
+            environ[name] = value
+
+
 def apply():
     """Set the caps in this process's environment unless the mode is native."""
     if mode() == "portable":
         changed = {**caps(), **dict.fromkeys(_FPMATH_MODES)}
         _BEFORE.update({name: os.environ.get(name) for name in changed
                         if name not in _BEFORE})
-        for name, value in changed.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        _set(os.environ, changed)
 
 
 def original_environ():
     """This process's environment as it was before apply(): what a child process that
     chooses its own arithmetic (VWW_ARITHMETIC) starts from."""
     environ = dict(os.environ)
-    for name, value in _BEFORE.items():
-        if value is None:
-            environ.pop(name, None)
-        else:
-            environ[name] = value
+    _set(environ, _BEFORE)
     return environ
 
 

@@ -70,11 +70,16 @@ def freeze(graph_def, checkpoint, weights):
     return frozen
 
 
+def _node_name(tensor):
+    """The node of a node input ("name" or "name:0")."""
+    return tensor.split(":")[0]
+
+
 def _constant(nodes, name):
     """The value of the Const behind `name` and the Identity nodes in front of it."""
-    node = nodes[name.split(":")[0]]
+    node = nodes[_node_name(name)]
     while node.op == "Identity":
-        node = nodes[node.input[0].split(":")[0]]
+        node = nodes[_node_name(node.input[0])]
     return tf.make_ndarray(node.attr["value"].tensor)
 
 
@@ -94,7 +99,7 @@ def fold_batch_norms(graph_def):
     folded.CopyFrom(graph_def)
     by_name = {node.name: node for node in folded.node}
     for norm in [n for n in graph_def.node if n.op == "FusedBatchNormV3"]:
-        conv = nodes[norm.input[0].split(":")[0]]
+        conv = nodes[_node_name(norm.input[0])]
         gamma, beta, mean, variance = (_constant(nodes, name).astype(np.float64)
                                        for name in norm.input[1:5])
         factor = gamma / np.sqrt(variance + norm.attr["epsilon"].f)
@@ -104,7 +109,7 @@ def fold_batch_norms(graph_def):
         axis = -1 if conv.op == "Conv2D" else 2
         shape = [1] * weights.ndim
         shape[axis] = -1
-        kernel = by_name[conv.input[1].split(":")[0]]
+        kernel = by_name[_node_name(conv.input[1])]
         kernel.op = "Const"
         del kernel.input[:]
         kernel.attr.clear()
