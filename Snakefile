@@ -18,7 +18,7 @@ config.clear()
 config.update(config_defaults)
 
 # `--config download=false` arrives as the string "false": read it as YAML would.
-for key in ("download", "keep_zips"):
+for key in ("download", "keep_zips", "repair"):
     if str(config.get(key)).lower() in ("true", "false"):
         config[key] = str(config[key]).lower() == "true"
 
@@ -35,6 +35,10 @@ report: "report/workflow.rst"
 include: "rules/common.smk"
 
 
+check_output_places()
+repair_damaged_files()
+
+
 # Every rule runs in this image under `--sdm apptainer`; without it, in the host environment.
 container: pinned_container_image()
 
@@ -48,10 +52,15 @@ include: "rules/export.smk"
 rule all:
     default_target: True
     input:
-        rules.dataset.input,
-        rules.evaluate.input,
-        rules.export.input,
+        # Every file the manifest lists (the datasets, checkpoints, evaluations, exports),
+        # so a plain rerun rebuilds any that is missing, then the manifest and the report.
+        rules.manifest.input,
         rules.manifest.output,
+        rules.export.input,
 
 
 log_container_images()
+
+
+onsuccess:
+    print_headlines()

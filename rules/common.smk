@@ -3,6 +3,7 @@
 import json
 import re
 import sys
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,7 +14,7 @@ sys.path.insert(0, str(SCRIPTS))
 
 from snakemake.logging import logger
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
-from vww import image_cache
+from vww import image_cache, integrity
 from vww.recipe import INFERENCE_KEYS, INPUT_KEYS, as_flags
 
 
@@ -513,4 +514,85 @@ def check_existing_coco():
             f"download is false, but the COCO 2014 copy at coco_dir={COCO_DIR!r} lacks: "
             + ", ".join(missing)
             + ". Point coco_dir at an extracted COCO 2014 root, or set download: true."
+        )
+
+
+def check_writable(key, folder):
+    """WorkflowError naming config key `key` unless `folder` can be created and written:
+    caught before the first job, not as a traceback when a job writes there."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise WorkflowError(
+            f"{key}: cannot write to {folder!r} ({err.strerror or err}); set {key} to a "
+            "folder this user can create and write"
+        )
+
+
+def check_output_places():
+    """Every configured place the workflow writes to, checked at start."""
+    places = {"results_dir": RESULTS}
+    if any(source["source"] == "coco" for source in DATASETS.values()):
+        if config["download"]:
+            places.update(zip_dir=ZIP_DIR, coco_dir=COCO_DIR)
+        elif config["sample_dataset"] is not None:
+            places["coco_dir"] = COCO_DIR
+    for key, folder in places.items():
+        check_writable(key, folder)
+
+
+def shards_and_reports():
+    """(every shard file, its report) of every dataset, in the same order."""
+    pairs = [
+        (shard, report)
+        for dataset in sorted(DATASETS)
+        for split in SPLITS
+        for shard, report in zip(
+            shard_files("records", dataset, split), shard_files("shard_report", dataset, split)
+        )
+    ]
+    return [shard for shard, _ in pairs], [report for _, report in pairs]
+
+
+def repair_damaged_files():
+    """With `--config repair=true`: delete every file whose bytes are not the recorded ones
+    (vww.integrity, as `snakemake verify` finds them) before the jobs are planned, so this
+    run rebuilds them and what depends on them. Under a dry run too: planning happens
+    after this, and a damaged file is worth nothing."""
+    if not (config["repair"] and workflow.is_main_process):
+        return
+    shards, reports = shards_and_reports()
+    recorded = integrity.recorded_digests(result("manifest"), shards, reports)
+    damaged = integrity.find_damage(recorded)
+    for damage in damaged:
+        deleted = "" if damage.problem == integrity.MISSING else ": deleted"
+        logger.warning(f"repair: {damage.path}: {damage.problem}{deleted}, to be rebuilt")
+        Path(damage.path).unlink(missing_ok=True)
+    logger.info(f"repair: checked {len(recorded)} files, {len(damaged)} to rebuild")
+
+
+def print_headlines():
+    """After a successful run of `all` or `export`: each built model's figures, from its
+    summary.json, so nobody has to look for them."""
+    if not {"all", "export"} & set(workflow.dag_settings.targets or ["all"]):
+        return
+    for model in MODELS:
+        path = Path(result("model_summary", model=model))
+        if not path.is_file():
+            continue
+        summary = json.loads(path.read_text())
+        point = summary.get("operating_point") or {}
+        threshold = (
+            f"threshold {point['threshold']} (score {point['threshold_probability']:.3f})"
+            if point.get("threshold") is not None
+            else "no operating point (argmax)"
+        )
+        logger.info(
+            f"{model}: accuracy float {summary['float_accuracy']:.4f}, int8 "
+            f"{summary['int8_accuracy']:.4f}, device {summary['device_int8_accuracy']:.4f}; "
+            f".tflite {summary['tflite_bytes']:,} bytes, arena {summary['arena_bytes']:,} "
+            f"bytes; {threshold}; C files in "
+            f"{Path(summary['artifacts']['c_source']).parent}/ ({path})"
         )

@@ -261,3 +261,18 @@ rule manifest:
         f"{BENCHMARKS}/manifest.tsv"
     shell:
         cli("write_manifest") + " --output {output} {input} > {log} 2>&1"
+
+
+rule verify:
+    log:
+        f"{LOGS}/verify.log",
+    # `snakemake verify`: every artifact against MANIFEST.sha256 and every shard against
+    # its report; names each missing or damaged file. No output: it runs every time.
+    localrule: True
+    params:
+        manifest=result("manifest"),
+        shards=shards_and_reports()[0],
+        reports=shards_and_reports()[1],
+    shell:
+        cli("verify_results") + " --manifest {params.manifest} --shards {params.shards}"
+        " --shard-reports {params.reports} --log {log}"

@@ -58,6 +58,7 @@ from vww.dataset import (
     train_dataset,
 )
 from vww.mobilenet_v1 import slim
+from vww.records import named_damage
 from vww.sessions import session_config
 from vww.training import build_train_graph
 
@@ -290,10 +291,11 @@ def main(argv=None):
         }
     # Repeats go round all the figures, so a slow spell of the machine hits each alike.
     timings = {key: [] for key in builds}
-    for _ in range(args.repeats):
-        for key, build in builds.items():
-            timings[key].append(measure(build, args.batches, args.warmup, batch, args.threads,
-                                        lever))
+    with named_damage(sorted({*files, *seed_files})):
+        for _ in range(args.repeats):
+            for key, build in builds.items():
+                timings[key].append(measure(build, args.batches, args.warmup, batch,
+                                            args.threads, lever))
     figures = {key: max(values) for key, values in timings.items()}
     if args.lever:
         print(json.dumps(figures, sort_keys=True))

@@ -6,9 +6,10 @@ at --shard, so independent jobs build the shards in parallel and together hold e
 exactly once. Images TensorFlow's JPEG decoder cannot read as stored (CMYK, PNG data under
 a .jpg name, PNG files) are re-encoded, and with --max-image-side larger images are
 stored downscaled so their longer side is --max-image-side pixels; images that cannot be
-read at all are skipped and listed in the JSON report with the reason. The report also gives the
-sha256 of every stored image's source file, so images that appear in two splits can be
-found. The shard is written under a temporary name and moved into place only when complete.
+read at all are skipped and listed in the JSON report with the reason. The report also
+gives the sha256 of every stored image's source file, so images that appear in two splits
+can be found, and the shard's own sha256, so a shard damaged later is found. The shard is
+written under a temporary name and moved into place only when complete.
 
 Example:
   python scripts/build_tfrecord_shard.py --annotations vww_train.json \\
@@ -27,7 +28,7 @@ import tensorflow as tf
 
 from vww.cli import cli_parser, main_guard, parse_logged_args
 from vww.coco import load_json
-from vww.files import atomic_path, write_json
+from vww.files import atomic_path, sha256_file, write_json
 from vww.images import UnreadableImageError, tf_jpeg
 from vww.records import serialize_example, shard_images
 
@@ -67,6 +68,9 @@ def build_shard(images, images_dir, output, max_image_side=None):
         "reencoded": reencoded,
         "skipped": skipped,
         "source_sha256": source_sha256,
+        "output": Path(output).name,
+        # The shard's own: what training and `snakemake verify` check it against.
+        "sha256": sha256_file(output),
     }
 
 
@@ -90,8 +94,7 @@ def main(argv=None):
 
     images = shard_images(load_json(args.annotations)["images"], args.shard, args.num_shards)
     report = build_shard(images, args.images, args.output, max_image_side)
-    report.update(shard=args.shard, num_shards=args.num_shards, output=Path(args.output).name,
-                  max_image_side=max_image_side)
+    report.update(shard=args.shard, num_shards=args.num_shards, max_image_side=max_image_side)
     write_json(args.report, report)
     logging.info(
         "%s: %d records from %d images (%d re-encoded, %d skipped)", args.output,

@@ -9,7 +9,8 @@ recipe that builds the inference graph and the weights the checkpoint ships
 (eval_weights), the .tflite's int8 input and output quantization (real value =
 scale x (int8 - zero_point)), the operating point evaluate_tflite.py chose (the int8
 person-score threshold and unsure band, which predict applies), and the model files,
-relative to model.json.
+relative to model.json. When no threshold met its rule (a weak model), there is no
+operating_point, "undefined" says why, and predict and the settings header take the argmax.
 
 Example:
   python scripts/describe_model.py \\
@@ -38,6 +39,7 @@ def describe(labels, tflite, tflite_eval, checkpoint, max_image_side, settings, 
     _, runner = load_classifier(tflite, settings)
     (in_scale, in_zero), (out_scale, out_zero) = io_quantization(runner)
     folder = Path(output).parent
+    point = load_json(tflite_eval)["operating_point"]
     return {
         "class_names": class_names(labels),
         "max_image_side": max_image_side,
@@ -46,7 +48,9 @@ def describe(labels, tflite, tflite_eval, checkpoint, max_image_side, settings, 
         "checkpoint": os.path.relpath(checkpoint, folder),
         "tflite_input_quantization": {"scale": float(in_scale), "zero_point": int(in_zero)},
         "tflite_output_quantization": {"scale": float(out_scale), "zero_point": int(out_zero)},
-        "operating_point": load_json(tflite_eval)["operating_point"],
+        # Absent rather than null: predict.py applies any operating_point it finds.
+        **({"operating_point": point} if point["threshold"] is not None
+           else {"undefined": {"operating_point": point["undefined"]["threshold"]}}),
     }
 
 

@@ -26,11 +26,12 @@ import tensorflow as tf
 
 from vww import description as model_json
 from vww import mobilenet_v1, recipe
-from vww.checkpoints import WEIGHTS, checkpoint_step, weights_saver
+from vww.checkpoints import WEIGHTS, check_intact, checkpoint_step, weights_saver
 from vww.cli import cli_parser, main_guard, parse_logged_args
 from vww.dataset import add_records_argument, eval_dataset, record_files
 from vww.files import write_json
 from vww.metrics import recall_by_person_size
+from vww.records import named_damage
 from vww.sessions import session_config
 
 tf1 = tf.compat.v1
@@ -49,7 +50,7 @@ def evaluate(checkpoint, files, settings, batch_size=100, threads=0):
         losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
         predicted = tf.argmax(logits, 1)
         savers = {weights: weights_saver(weights) for weights in WEIGHTS}
-        with tf1.Session(config=session_config(threads)) as sess:
+        with named_damage(files), tf1.Session(config=session_config(threads)) as sess:
             for weights, saver in savers.items():
                 saver.restore(sess, checkpoint)
                 sess.run(iterator.initializer)
@@ -90,6 +91,7 @@ def main(argv=None):
     settings = recipe.from_args(args, recipe.INFERENCE_KEYS)
 
     files = record_files(args.records, args.split)
+    check_intact(args.checkpoint)
     by_weights = evaluate(args.checkpoint, files, settings, args.batch_size, args.threads)
     shipped = by_weights[settings["eval_weights"]]
     confusion = np.array(shipped["confusion_matrix"])

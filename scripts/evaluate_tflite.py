@@ -13,7 +13,10 @@ For each: accuracy (argmax) and confusion matrix, ROC and precision-recall curve
 int8 person-score thresholds with ROC AUC and average precision, and recall by person
 size (vww.metrics). The operating point (threshold and unsure band, --operating-rule,
 --unsure-margin) is chosen on the device scores: the board's. It is chosen and measured
-on this split; val is the only held-out split VWW has.
+on this split; val is the only held-out split VWW has. A weak model still gets its
+report: a rate with nothing to count (the precision where no image is predicted person,
+the threshold when none meets --max-false-positive-rate) is null, and "undefined" beside
+it says why.
 
 Example:
   python scripts/evaluate_tflite.py --tflite model.tflite \\
@@ -119,7 +122,7 @@ def main(argv=None):
         report["float_minus_int8"] = float_eval["accuracy"] - report["int8_accuracy"]
     write_json(args.output, report)
     logging.info("int8 accuracy %.4f (slim eval), %.4f (device) on %d images%s; ROC AUC %.4f "
-                 "(device); threshold %d (%s)", slim["accuracy"], device["accuracy"],
+                 "(device); threshold %s (%s)", slim["accuracy"], device["accuracy"],
                  len(labels), f"; float {report['float_accuracy']:.4f}" if args.float_eval
                  else "", device["roc_auc"], operating["threshold"], args.operating_rule)
 

@@ -14,7 +14,7 @@ import sys
 
 import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
 
-from vww.checkpoints import WEIGHTS
+from vww.checkpoints import WEIGHTS, check_intact
 from vww.cli import cli_parser, main_guard
 from vww.export import FreezeError, freeze, load_graph_def, serialize
 from vww.files import atomic_path
@@ -29,6 +29,7 @@ def main(argv=None):
     parser.add_argument("--output", required=True, help="frozen GraphDef (.pb) to write")
     args = parser.parse_args(argv)
     graph_def = load_graph_def(args.graph)
+    check_intact(args.checkpoint)
     try:
         frozen = freeze(graph_def, args.checkpoint, args.eval_weights)
     except FreezeError as err:

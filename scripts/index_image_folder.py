@@ -4,8 +4,11 @@
 Reads <folder>/<split>/<class name>/ for the two --class-names (negative first: label 0,
 then label 1) and writes the same VWW annotations JSON as make_vww_annotations.py writes
 for COCO, so the same rules turn either into TFRecords. Images carry no boxes: training
-crops anywhere in them. Files that are not .jpg/.jpeg/.png are listed in the log and left
-out; a missing or extra class folder, or an empty one, is an error naming the folder.
+crops anywhere in them. Images are the files Pillow identifies as images by their content,
+whatever their names (vww/folders.py); a file that cannot be opened (a broken link) or is
+named like an image but is not one is listed too, and the shard stage reports it as
+unreadable. The other files are left out and listed in the log with the reason; a missing
+or extra class folder, or one without an image, is an error naming the folder.
 
 Example:
   python scripts/index_image_folder.py --folder data/my_images --split train \\
@@ -14,6 +17,7 @@ Example:
 
 import logging
 import sys
+from pathlib import Path
 
 import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
 
@@ -32,17 +36,18 @@ def main(argv=None):
     args = parse_logged_args(parser, argv)
 
     try:
-        annotations, ignored = folder_annotations(args.folder, args.split, args.class_names)
+        annotations, skipped = folder_annotations(args.folder, args.split, args.class_names)
     except FolderLayoutError as err:
         sys.exit(f"error: {err} (config keys: models.<name>.folder, class_names)")
-    if ignored:
-        logging.warning("%d files without an image suffix left out: %s", len(ignored),
-                        ", ".join(ignored))
+    for item in skipped:
+        logging.warning("skipped %s: %s", Path(args.folder, args.split, item["file_name"]),
+                        item["reason"])
     write_json(args.output, annotations)
     images = annotations["images"]
     positives = sum(image["label"] for image in images)
-    logging.info("%s/%s: %d images, %d %s, %d %s", args.folder, args.split, len(images),
-                 len(images) - positives, args.class_names[0], positives, args.class_names[1])
+    logging.info("%s/%s: %d images, %d %s, %d %s; %d files skipped", args.folder, args.split,
+                 len(images), len(images) - positives, args.class_names[0], positives,
+                 args.class_names[1], len(skipped))
 
 
 if __name__ == "__main__":

@@ -4,12 +4,15 @@ ROC and precision-recall, recall by person size, the per-layer table.
 
 - training_curves.png: loss, learning rate and batch accuracy from the TensorBoard events
   in --train-dir;
-- confusion_matrix.png: float (checkpoint) and int8 (.tflite) confusion matrices;
+- confusion_matrix.png: float (checkpoint) and int8 (.tflite) confusion matrices, a class
+  never predicted (or never true) said under its matrix;
 - val_predictions.png: the first --num-images val images as the model sees them, with the
   int8 model's person score and the true label;
 - roc_pr.png: the int8 model's ROC and precision-recall curves under both preprocessings
-  (tflite_eval.json), the operating point marked;
-- person_size.png: recall by person size, float and int8 (eval.json, tflite_eval.json);
+  (tflite_eval.json), the operating point marked; where it has no precision (no image
+  predicted positive) or there is none (no threshold meets its rule), a note says so;
+- person_size.png: recall by person size, float and int8 (eval.json, tflite_eval.json),
+  each bar's value written on it ("n/a": an empty bucket);
 - layers.html: the .tflite's per-layer table (vww.tflite.layer_table) against the tensor
   arena TFLM measured (--micro-check).
 
@@ -21,6 +24,7 @@ Example:
 """
 
 import html
+import textwrap
 from pathlib import Path
 
 import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
@@ -48,6 +52,8 @@ from vww.tflite import (  # noqa: E402
 
 CURVES = (("losses/total_loss", "total loss"), ("learning_rate", "learning rate"),
           ("batch_accuracy", "batch accuracy (train mode)"))
+CLASSES = ("background", "positive")
+NOTE_COLUMNS = 50  # a note under a plot, wrapped to about a 4-inch axis
 
 
 def save(figure, path):
@@ -55,6 +61,11 @@ def save(figure, path):
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
     plt.close(figure)
+
+
+def with_notes(label, notes):
+    """An axis label with, under it, what the plot cannot show (a weak model's figures)."""
+    return "\n".join([label, *(textwrap.fill(note, NOTE_COLUMNS) for note in notes)])
 
 
 def scalar_series(train_dir):
@@ -85,10 +96,14 @@ def plot_confusion(matrices, path):
         matrix = np.array(matrix)
         axis.imshow(matrix, cmap="Blues")
         for (row, col), count in np.ndenumerate(matrix):
-            axis.text(col, row, str(count), ha="center", va="center")
-        axis.set_xticks([0, 1], ["background", "positive"])
-        axis.set_yticks([0, 1], ["background", "positive"])
-        axis.set_xlabel("predicted")
+            axis.text(col, row, str(count), ha="center", va="center",
+                      color="white" if count > matrix.max() / 2 else "black")
+        axis.set_xticks([0, 1], CLASSES)
+        axis.set_yticks([0, 1], CLASSES)
+        notes = [f"no image predicted {name}" for name, column in zip(CLASSES, matrix.T)
+                 if not column.any()]
+        notes += [f"no {name} image" for name, row in zip(CLASSES, matrix) if not row.any()]
+        axis.set_xlabel(with_notes("predicted", notes))
         axis.set_ylabel("true")
         axis.set_title(title)
     figure.tight_layout()
@@ -116,25 +131,40 @@ def plot_predictions(runner, records, settings, num_images, path):
 
 def plot_roc_pr(tflite_eval, path):
     figure, (roc, pr) = plt.subplots(1, 2, figsize=(9, 4))
+    notes = {roc: [], pr: []}
     for kind, report in tflite_eval["by_preprocessing"].items():
         curves = report["curves"]
         # From (0, 0), no image positive, to the lowest threshold's (1, 1).
         roc.plot([0, *curves["false_positive_rate"][::-1]],
                  [0, *curves["true_positive_rate"][::-1]],
                  label=f"{kind} (AUC {report['roc_auc']:.3f})")
+        # Precision exists at a threshold some image reaches (always -128's); the markers
+        # show a model that scores every image alike: its curve is one point.
         kept = [(r, p) for r, p in zip(curves["true_positive_rate"], curves["precision"])
                 if p is not None]
-        pr.plot(*zip(*kept), label=f"{kind} (AP {report['average_precision']:.3f})")
+        pr.plot(*zip(*kept), marker=".", label=f"{kind} (AP {report['average_precision']:.3f})")
+        if len(set(kept)) == 1:
+            notes[pr].append(f"{kind}: every image scores the same: one point")
     point = tflite_eval["operating_point"]
-    curves = tflite_eval["by_preprocessing"][point["preprocessing"]]["curves"]
-    at = curves["thresholds"].index(point["threshold"])
-    roc.plot(curves["false_positive_rate"][at], curves["true_positive_rate"][at], "ko",
-             label=f"threshold {point['threshold']} ({point['rule']}, {point['preprocessing']})")
-    pr.plot(curves["true_positive_rate"][at], curves["precision"][at], "ko")
+    if point["threshold"] is None:
+        for axis_notes in notes.values():
+            axis_notes.append(f"no operating point: {point['undefined']['threshold']}")
+    else:
+        curves = tflite_eval["by_preprocessing"][point["preprocessing"]]["curves"]
+        at = curves["thresholds"].index(point["threshold"])
+        roc.plot(curves["false_positive_rate"][at], curves["true_positive_rate"][at], "ko",
+                 label=f"threshold {point['threshold']} ({point['rule']}, "
+                       f"{point['preprocessing']})")
+        if curves["precision"][at] is None:
+            notes[pr].append(f"precision undefined at the operating point (threshold "
+                             f"{point['threshold']}): no image predicted positive there")
+        else:
+            pr.plot(curves["true_positive_rate"][at], curves["precision"][at], "ko")
     for axis, (x, y), title in ((roc, ("false positive rate", "true positive rate"), "ROC"),
                                 (pr, ("recall", "precision"), "precision-recall")):
-        axis.set_xlabel(x)
+        axis.set_xlabel(with_notes(x, notes[axis]))
         axis.set_ylabel(y)
+        axis.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02))
         axis.set_title(f"{title}, int8 on {tflite_eval['split']}")
         axis.legend(fontsize=8)
     figure.tight_layout()
@@ -142,18 +172,24 @@ def plot_roc_pr(tflite_eval, path):
 
 
 def plot_person_size(reports, path):
-    """Bars of recall per size bucket, one series per {title: recall_by_person_size}."""
+    """Bars of recall per size bucket, one series per {title: recall_by_person_size}, each
+    bar's value written on it: a recall of 0 has no bar either."""
     buckets = next(iter(reports.values()))
     figure, axis = plt.subplots(figsize=(8, 3.6))
     width = 0.8 / len(reports)
     for offset, (title, by_size) in enumerate(reports.items()):
-        axis.bar(np.arange(len(buckets)) + offset * width,
-                 [bucket["recall"] or 0 for bucket in by_size], width, label=title)
+        recalls = [bucket["recall"] for bucket in by_size]
+        bars = axis.bar(np.arange(len(buckets)) + offset * width,
+                        [recall or 0 for recall in recalls], width, label=title)
+        axis.bar_label(bars, ["n/a" if recall is None else f"{recall:.2f}" for recall in recalls],
+                       fontsize=7)
     axis.set_xticks(np.arange(len(buckets)) + width * (len(reports) - 1) / 2,
                     [f"{b['bucket']}\n{b['images']} images" for b in buckets])
-    axis.set_xlabel("largest person box, share of the image")
+    empty = ["n/a: no image in the bucket, no recall"] if any(
+        b["recall"] is None for b in buckets) else []
+    axis.set_xlabel(with_notes("largest person box, share of the image", empty))
     axis.set_ylabel("recall of the true class")
-    axis.set_ylim(0, 1)
+    axis.set_ylim(0, 1.1)  # room for the values over the bars of recall 1
     axis.legend(fontsize=8)
     figure.tight_layout()
     save(figure, path)

@@ -25,9 +25,11 @@ class of the highest score.
 
 Prints one line per image: path, label and every class's score; --json prints one JSON
 object per line instead ({"path", "label", "scores": {class: score}}). Folders are searched
-for .jpg/.jpeg/.png files at any depth, in sorted order. An image that cannot be read is
-reported on stderr and the exit status is 1; the others are still classified. A model or
-labels file that cannot be used stops it with one line saying why.
+at any depth, in sorted order, for the files Pillow identifies as images by their content,
+whatever their names (vww/folders.py); the other files are skipped with a warning saying
+why. An image that cannot be read (in a folder: also a broken link, or a file named like an
+image that is not one) is reported on stderr and the exit status is 1; the others are still
+classified. A model or labels file that cannot be used stops it with one line saying why.
 
 Examples:
   python scripts/predict.py results/person_detection/person_detection.tflite photos/
@@ -47,10 +49,10 @@ import tensorflow as tf
 
 from vww import description as model_json
 from vww import micro, mobilenet_v1, preprocessing, recipe
-from vww.checkpoints import checkpoint_names, misfits, newest_checkpoint
+from vww.checkpoints import check_intact, checkpoint_names, misfits, newest_checkpoint
 from vww.cli import InputError, cli_parser, main_guard
 from vww.export import input_shape
-from vww.folders import is_image_file
+from vww.folders import scan_folder
 from vww.images import UnreadableImageError, rgb_pixels, tf_jpeg
 from vww.labels import class_names
 from vww.preprocessing import EVAL_PREPROCESSINGS
@@ -61,15 +63,17 @@ DEFAULT_MAX_IMAGE_SIDE = 192  # config.yaml's dataset.max_image_side
 
 
 def image_files(paths):
-    """The image files of `paths`: files as given, folders searched recursively (sorted)."""
-    files = []
+    """(images, skipped) of `paths`: files as given, folders searched at any depth
+    (vww.folders.scan_folder: sorted, skipped files as (path, reason))."""
+    images, skipped = [], []
     for path in map(Path, paths):
         if path.is_dir():
-            files += sorted((p for p in path.rglob("*") if is_image_file(p)),
-                            key=lambda p: p.as_posix())
+            folder_images, folder_skipped = scan_folder(path)
+            images += folder_images
+            skipped += folder_skipped
         else:
-            files.append(path)
-    return files
+            images.append(path)
+    return images, skipped
 
 
 def model_input(path, settings, max_image_side, kind):
@@ -154,11 +158,9 @@ class CheckpointModel:
             _, end_points = mobilenet_v1.build(self.images, settings, is_training=False)
             self.predictions = end_points["Predictions"]
             names = checkpoint_names(settings["eval_weights"])
-            # A Saver fails on a corrupt or another model's checkpoint with pages of text.
-            try:
-                problems = misfits(prefix, names)
-            except tf.errors.OpError as err:
-                raise InputError(path, f"not a readable checkpoint: {err.message}") from err
+            # A Saver fails on a damaged or another model's checkpoint with pages of text.
+            check_intact(prefix)
+            problems = misfits(prefix, names)
             if problems:
                 raise InputError(path, "not a checkpoint of the model the recipe flags describe "
                                        f"({len(problems)} misfits, first: {problems[0]})")
@@ -199,9 +201,11 @@ def main(argv=None):
         model = CheckpointModel(args.model, recipe.from_args(args, recipe.INFERENCE_KEYS))
     use_point = description and "operating_point" in description and not args.argmax
     bounds = decision_bounds(description) if use_point else None
-    files = image_files(args.images)
+    files, skipped = image_files(args.images)
+    for path, reason in skipped:
+        logging.warning("skipped %s: %s", path, reason)
     if not files:
-        sys.exit(f"error: no .jpg, .jpeg or .png image in {' '.join(args.images)}")
+        sys.exit(f"error: {' '.join(args.images)}: no image (no file Pillow reads as one)")
     failed = 0
     for path in files:
         try:

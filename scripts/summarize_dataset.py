@@ -4,8 +4,8 @@ the dataset stage when the dataset is not fit to train on.
 
 Checks that the shards of each split together cover every image of the split exactly once
 (records + skipped = images in the annotations) and writes, per split: record counts per
-label, the bytes its images take decoded (what training's image cache holds), the
-re-encoded images and every skipped image with its reason. It fails, naming the
+label, the bytes its images take decoded (what training's image cache holds), each shard's
+sha256, the re-encoded images and every skipped image with its reason. It fails, naming the
 split and the reasons, when a split has no record, or when more than
 --max-skipped-fraction of its images could not be read (COCO loses a handful of images;
 more means a broken copy), so the error comes now and not after days of training. Images
@@ -54,6 +54,8 @@ def _split_totals(split, annotations, reports):
         },
         "decoded_bytes": sum(r["decoded_bytes"] for r in shards),
         "shards": len(shards),
+        # Training checks its shards against these before its first step.
+        "shard_sha256": {r["output"]: r["sha256"] for r in shards},
         "reencoded": [item for r in shards for item in r["reencoded"]],
         "skipped": [item for r in shards for item in r["skipped"]],
     }

@@ -6,6 +6,8 @@ ROC AUC and operating point, size, arena, parameters, MACs, ops, and the per-lay
 Gathers evaluate.py's, evaluate_tflite.py's and check_micro.py's reports and the .tflite
 into one JSON, with the path of every artifact. For a fine-tuned model, --init-eval (the
 starting model evaluated on this model's val split) adds the accuracy before and after.
+The operating point is tflite_eval.json's as it is: for a weak model, null where a rate
+is undefined or no threshold met its rule, with "undefined" saying why.
 
 Example:
   python scripts/summarize_model.py --model person_detection --eval eval.json \\

@@ -37,12 +37,15 @@ import tensorflow as tf
 
 from vww import arithmetic, image_cache, recipe
 from vww.checkpoints import (
+    DAMAGED_DIR,
     INIT_SCOPES,
     WEIGHTS,
+    check_intact,
     checkpoint_names,
     init_variables,
     misfits,
     newest_checkpoint,
+    set_aside_damaged,
 )
 from vww.cli import cli_parser, main_guard, parse_logged_args
 from vww.coco import load_json
@@ -53,6 +56,7 @@ from vww.dataset import (
     record_files,
     train_dataset,
 )
+from vww.records import check_shard_digests, named_damage
 from vww.runs import check_resumable, run_record, write_run_record
 from vww.sessions import session_config
 from vww.training import build_train_graph
@@ -87,6 +91,7 @@ class StopRequested:
 
 def initialize_from(sess, net, init):
     """Load init["checkpoint"]'s shipped weights into the layers of init["scope"]."""
+    check_intact(init["checkpoint"])
     variables = init_variables(init["scope"])
     names = checkpoint_names(init["weights"], variables)
     problems = misfits(init["checkpoint"], names)
@@ -120,18 +125,33 @@ def training_device():
     return "/gpu:0"
 
 
-def train(files, num_train_records, train_dir, settings, threads=0, init=None):
+def resume_point(train_dir):
+    """The newest intact checkpoint of `train_dir` (None: start afresh). Damaged newer ones
+    (a crash or a disk error while they were written or since) are moved aside into
+    DAMAGED_DIR, each logged: replay from an older one ends with the same bytes."""
+    for prefix, path, problem in set_aside_damaged(train_dir):
+        logging.warning("%s is damaged (%s): moved %s.* to %s/; resuming from the newest "
+                        "intact checkpoint", path, problem, Path(prefix).name, DAMAGED_DIR)
+    return newest_checkpoint(train_dir)
+
+
+def train(files, num_train_records, train_dir, settings, threads=0, init=None,
+          shard_digests=None):
     """Train on the train shard `files` (as record_files checked them) to settings['steps']
     (resuming from train_dir); return the final checkpoint.
 
     `init` ({checkpoint, weights, scope}) starts a fresh run from another model's weights.
+    `shard_digests` ({source: {shard name: sha256}}, the dataset summary's) are checked
+    before the first step, so a damaged shard stops the run now, not hours later.
     """
     train_dir = Path(train_dir)
     train_dir.mkdir(parents=True, exist_ok=True)
     if settings["deterministic"]:
         tf.config.experimental.enable_op_determinism()
     record = run_record(files, num_train_records, settings, init)
-    latest = newest_checkpoint(train_dir)
+    for source, expected in (shard_digests or {}).items():
+        check_shard_digests(record["train_records"], expected, source)
+    latest = resume_point(train_dir)
     start_step = int(latest.rsplit("-", 1)[1]) if latest else 0
     if latest:
         check_resumable(train_dir, latest, record)
@@ -161,7 +181,8 @@ def train(files, num_train_records, train_dir, settings, threads=0, init=None):
             tf1.summary.scalar("batch_accuracy", net.accuracy)])
         pictures = tf1.summary.image("input_images", (images + 1.0) / 2.0, max_outputs=4)
         saver = tf1.train.Saver(max_to_keep=5)
-        with tf1.Session(config=session_config(threads)) as sess:
+        # A damaged record is named by its shard (training reads them all in the loop).
+        with named_damage(files), tf1.Session(config=session_config(threads)) as sess:
             if latest:
                 saver.restore(sess, latest)
                 logging.info("resuming from step %d (%s)", start_step, latest)
@@ -233,9 +254,15 @@ def main(argv=None):
     args = parse_logged_args(parser, argv)
     settings = recipe.from_args(args)
     files = record_files(args.records, "train")
+    shard_digests = None
     if args.dataset_summary:
         split = load_json(args.dataset_summary)["train"]
         num_train_records, image_bytes = split["records"], split["decoded_bytes"]
+        if "shard_sha256" in split:
+            shard_digests = {args.dataset_summary: split["shard_sha256"]}
+        else:
+            logging.warning("%s records no shard sha256 (an older version wrote it): the "
+                            "shards are not checked against it", args.dataset_summary)
     else:
         num_train_records, image_bytes = args.num_train_records, decoded_bytes(files)
     settings["cache_images"], why = image_cache.decide(settings["cache_images"], image_bytes,
@@ -243,7 +270,8 @@ def main(argv=None):
     logging.info("%s", why)
     init = args.init_checkpoint and {"checkpoint": args.init_checkpoint,
                                      "weights": args.init_weights, "scope": args.init_scope}
-    train(files, num_train_records, args.train_dir, settings, args.threads, init)
+    train(files, num_train_records, args.train_dir, settings, args.threads, init,
+          shard_digests)
 
 
 if __name__ == "__main__":

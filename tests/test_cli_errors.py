@@ -12,6 +12,7 @@ import tensorflow as tf
 
 import predict
 from conftest import REPO
+from vww import arithmetic
 from vww.cli import InputError
 from vww.records import serialize_example
 
@@ -128,6 +129,20 @@ def test_truncated_json_says_where_it_stops_on_stderr_and_in_the_log(tmp_path):
     logged = log.read_text().splitlines()
     assert len(logged) == 1 and logged[0].endswith(f" ERROR {expected}")
     assert not (tmp_path / "vww.json").exists()
+
+
+def test_tensorflow_start_up_chatter_stays_out_of_stderr(tmp_path):
+    """absl's warning, the oneDNN notice, "Could not find cuda drivers" and the cuInit
+    line (vww.quiet), with TF_CPP_MIN_LOG_LEVEL unset; TensorFlow's Python deprecation
+    warnings are not native chatter and may remain."""
+    env = {key: value for key, value in arithmetic.original_environ().items()
+           if key != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run([sys.executable, "scripts/export_inference_graph.py", "--output",
+                             tmp_path / "graph.pb"], cwd=REPO, env=env, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr
+    native = [line for line in result.stderr.splitlines() if NATIVE_LOG.match(line)]
+    assert native == [] and "oneDNN" not in result.stderr and "cuda" not in result.stderr
 
 
 def test_missing_file_is_one_line(tmp_path):

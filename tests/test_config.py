@@ -56,6 +56,20 @@ def test_apptainer_dry_run_names_the_image_of_every_job(workdir):
     assert set(images.values()) == {"containers/person-detection.sif"}
 
 
+@pytest.mark.parametrize("key, folder, why", [
+    ("results_dir", "a_file/results", "Not a directory"),
+    ("results_dir", "/proc/results", "No such file or directory"),
+    ("zip_dir", "/proc/zips", "No such file or directory"),
+])
+def test_an_output_place_that_cannot_be_written_is_named(workdir, key, folder, why):
+    """Before any job runs, with the key: not as a traceback of the first job."""
+    (workdir / "a_file").write_text("a file, not a folder\n")
+    result = snakemake(workdir, "-n", "--config", f"{key}={folder}", check=False)
+    assert result.returncode != 0
+    assert (f"{key}: cannot write to {folder!r} ({why}); set {key} to a folder this user "
+            "can create and write") in result.stdout
+
+
 def test_missing_coco_copy_is_named(workdir):
     result = snakemake(workdir, "-n", "--config", "download=false", "coco_dir=nowhere",
                        check=False)

@@ -2,6 +2,7 @@
 
 import io
 import json
+import os
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from build_tfrecord_shard import build_shard
 from conftest import run
 from summarize_dataset import DatasetError, summarize
 from vww.folders import FolderLayoutError, folder_annotations
+from vww.images import NOT_AN_IMAGE
 from vww.records import parse_example
 
 CLASSES = ["no_person", "person"]
@@ -38,14 +40,44 @@ def folder(tmp_path):
 
 
 def test_labels_come_from_the_class_folders(folder):
-    annotations, ignored = folder_annotations(folder, "train", CLASSES)
+    annotations, skipped = folder_annotations(folder, "train", CLASSES)
     assert [(im["id"], im["file_name"], im["label"]) for im in annotations["images"]] == [
         (1, "no_person/z.JPG", 0), (2, "person/a.PNG", 1), (3, "person/b.jpg", 1),
         (4, "person/more/c.jpeg", 1)]
     assert all(im["objects"] == [] for im in annotations["images"])
     assert annotations["categories"] == [{"id": 0, "name": "no_person"},
                                          {"id": 1, "name": "person"}]
-    assert ignored == ["no_person/notes.txt"]
+    assert skipped == [{"file_name": "no_person/notes.txt", "reason": NOT_AN_IMAGE}]
+
+
+def test_images_are_found_by_content(tmp_path):
+    """A .bmp (TFLM's test frames), a .webp, an upper-case .PNG and a PNG named .dat are
+    images; a broken link and a text file named .jpg count as images that cannot be read,
+    which the shard stage reports; a text file and a FIFO are skipped with the reason."""
+    root = tmp_path / "images"
+    person = root / "train/person"
+    write_image(root / "train/no_person/z.jpg", "JPEG", 1)
+    for name, fmt, seed in [("frame.bmp", "BMP", 2), ("photo.webp", "WEBP", 3),
+                            ("shot.PNG", "PNG", 4), ("export.dat", "PNG", 5)]:
+        write_image(person / name, fmt, seed)
+    (person / "notes.txt").write_text("not an image")
+    (person / "page.jpg").write_text("<html>404 Not Found</html>")  # a failed download
+    (person / "gone").symlink_to(tmp_path / "nowhere.png")
+    os.mkfifo(person / "pipe")
+    annotations, skipped = folder_annotations(root, "train", CLASSES)
+    assert [im["file_name"] for im in annotations["images"]] == [
+        "no_person/z.jpg", "person/export.dat", "person/frame.bmp", "person/gone",
+        "person/page.jpg", "person/photo.webp", "person/shot.PNG"]
+    assert skipped == [{"file_name": "person/notes.txt", "reason": NOT_AN_IMAGE},
+                       {"file_name": "person/pipe", "reason": "not a regular file"}]
+
+    report = build_shard(annotations["images"], root / "train", tmp_path / "train.record")
+    assert report["skipped"] == [
+        {"file_name": "person/gone", "id": 4, "reason": "No such file or directory"},
+        {"file_name": "person/page.jpg", "id": 5, "reason": NOT_AN_IMAGE}]
+    assert [(r["file_name"], r["reason"]) for r in report["reencoded"]] == [
+        ("person/export.dat", "PNG data, not JPEG"), ("person/frame.bmp", "BMP data, not JPEG"),
+        ("person/photo.webp", "WEBP data, not JPEG"), ("person/shot.PNG", "PNG data, not JPEG")]
 
 
 def test_class_names_order_sets_the_labels(folder):
@@ -60,7 +92,7 @@ def test_class_names_order_sets_the_labels(folder):
     (lambda root: [(root / f"val/{c}").mkdir(parents=True) for c in [*CLASSES, "cats"]],
      r"\['cats', 'no_person', 'person'\], but class_names is \['no_person', 'person'\]"),
     (lambda root: [(root / f"val/{c}").mkdir(parents=True) for c in CLASSES],
-     "val/no_person holds no .jpg, .jpeg or .png image"),
+     r"val/no_person holds no image \(no file Pillow reads as one\)"),
 ])
 def test_layout_errors_name_the_folder(folder, change, message):
     change(folder)
@@ -78,8 +110,9 @@ def test_cli_error_names_the_config_keys(folder, tmp_path):
 
 def test_folder_images_become_records(folder, tmp_path):
     out = tmp_path / "train.json"
-    run("index_image_folder.py", "--folder", folder, "--split", "train",
-        "--class-names", *CLASSES, "--output", out)
+    log = run("index_image_folder.py", "--folder", folder, "--split", "train",
+              "--class-names", *CLASSES, "--output", out).stderr
+    assert f"WARNING skipped {folder}/train/no_person/notes.txt: {NOT_AN_IMAGE}\n" in log
     images = json.loads(out.read_text())["images"]
     report = build_shard(images, folder / "train", tmp_path / "train.record", max_image_side=192)
     assert report["records"] == 4 and report["records_by_label"] == {"0": 1, "1": 3}

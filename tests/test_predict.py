@@ -123,6 +123,43 @@ def test_unreadable_image_is_named_and_the_rest_still_run(exported, photos, tmp_
     assert [line["path"] for line in lines] == [str(photos / "a" / PHOTOS[0])]
 
 
+def test_folders_are_searched_by_content(exported, tmp_path):
+    """A folder's .bmp (TFLM's test frames), .webp, upper-case .PNG and PNG named .dat are
+    scored as when named alone; a text file is skipped with a warning; a broken link is an
+    image that cannot be read: named on stderr, and the exit status is 1."""
+    out, _ = exported
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    names = {"frame.bmp": "BMP", "photo.webp": "WEBP", "shot.PNG": "PNG", "export.dat": "PNG"}
+    for (name, fmt), photo in zip(names.items(), PHOTOS):
+        Image.open(Path(skimage.__file__).parent / "data" / photo).save(folder / name, fmt)
+    (folder / "notes.txt").write_text("not an image")
+    (folder / "gone").symlink_to(tmp_path / "nowhere.png")
+    result, lines = predictions(out / "model.tflite", folder)
+    assert result.returncode == 1
+    assert (f"WARNING skipped {folder / 'notes.txt'}: not an image format Pillow reads\n"
+            in result.stderr)
+    assert f"ERROR cannot read {folder / 'gone'}: No such file or directory\n" in result.stderr
+    assert [Path(line["path"]).name for line in lines] == sorted(names)
+    alone, named = predictions(out / "model.tflite", *(folder / name for name in sorted(names)))
+    assert alone.returncode == 0, alone.stderr
+    assert lines == named
+
+
+def test_sixteen_bit_png_scores_as_its_eight_bit_twin(exported, tmp_path):
+    """A 16-bit grayscale PNG is its 8-bit twin's picture (v = 257 k -> k): same scores."""
+    out, _ = exported
+    camera = np.asarray(Image.open(Path(skimage.__file__).parent / "data" / "camera.png"))
+    Image.fromarray(camera).save(tmp_path / "eight.png")
+    Image.fromarray(camera.astype(np.uint16) * 257).save(tmp_path / "sixteen.png")
+    assert Image.open(tmp_path / "sixteen.png").mode == "I;16"
+    for kind in ("device", "slim_eval"):
+        result, (eight, sixteen) = predictions(out / "model.tflite", tmp_path / "eight.png",
+                                               tmp_path / "sixteen.png", "--preprocessing", kind)
+        assert result.returncode == 0, result.stderr
+        assert eight["scores"] == sixteen["scores"], kind
+
+
 def test_text_output_has_one_line_per_image(exported, photos):
     out, _ = exported
     result = run("predict.py", out / "model.tflite", photos / "b")

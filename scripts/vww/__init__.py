@@ -2,9 +2,11 @@
 
 The CLIs in scripts/ import this package; they run with or without Snakemake. Importing
 it caps the instruction sets TensorFlow computes with (vww.arithmetic), before any op
-runs, so every CLI gives the same bytes on any x86-64 CPU.
+runs, so every CLI gives the same bytes on any x86-64 CPU, and keeps TensorFlow's
+start-up messages out of the console (vww.quiet).
 """
 
-from vww import arithmetic
+from vww import arithmetic, quiet
 
 arithmetic.apply()
+quiet.apply()

@@ -1,10 +1,12 @@
 """Finding a train dir's checkpoints; restoring their raw weights or moving average."""
 
 import re
+import shutil
 from pathlib import Path
 
 import tensorflow as tf
 
+from vww.cli import InputError
 from vww.training import MOVING_AVERAGE_NAME
 
 tf1 = tf.compat.v1
@@ -25,6 +27,68 @@ def newest_checkpoint(train_dir):
     steps = [int(m[1]) for p in Path(train_dir).glob("model.ckpt-*.index")
              if (m := re.fullmatch(r"model\.ckpt-(\d+)\.index", p.name))]
     return str(Path(train_dir) / f"model.ckpt-{max(steps)}") if steps else None
+
+
+class DamagedCheckpointError(InputError):
+    """A checkpoint's files are truncated or changed since they were saved."""
+
+
+# Where train.py puts the files of a damaged checkpoint it resumes past (kept, not deleted).
+DAMAGED_DIR = "damaged"
+
+
+def checkpoint_files(prefix):
+    """The files of checkpoint `prefix`: its .index and its .data-NNNNN-of-NNNNN shards."""
+    prefix = Path(prefix)
+    return [Path(f"{prefix}.index"),
+            *sorted(prefix.parent.glob(f"{prefix.name}.data-?????-of-?????"))]
+
+
+def checkpoint_damage(prefix):
+    """None if every tensor of checkpoint `prefix` reads back (TensorFlow checks each one's
+    crc32c as it reads it), else (the file at fault, TensorFlow's words). A few MB: well
+    under a second for this model."""
+    try:
+        reader = tf.train.load_checkpoint(str(prefix))
+    except (ValueError, tf.errors.OpError) as err:
+        return f"{prefix}.index", getattr(err, "message", str(err))
+    try:
+        for name in sorted(reader.get_variable_to_shape_map()):
+            reader.get_tensor(name)
+    except (ValueError, tf.errors.OpError) as err:
+        data = checkpoint_files(prefix)[1:]
+        return (str(data[0]) if len(data) == 1 else f"{prefix}.data-*",
+                getattr(err, "message", str(err)))
+    return None
+
+
+def check_intact(prefix):
+    """Raise DamagedCheckpointError naming the damaged file of checkpoint `prefix` and the
+    remedy, or InputError if it does not exist."""
+    index = Path(f"{prefix}.index")
+    if not index.is_file():
+        raise InputError(index, "No such file or directory (not a checkpoint)")
+    damage = checkpoint_damage(prefix)
+    if damage:
+        path, problem = damage
+        raise DamagedCheckpointError(
+            path, f"damaged checkpoint ({problem}): move {Path(prefix).name}.* out of "
+                  f"{index.parent} and rerun snakemake, which retrains from the newest intact "
+                  "checkpoint there (the same bytes)")
+
+
+def set_aside_damaged(train_dir):
+    """Move every damaged checkpoint newer than the newest intact one of `train_dir` into
+    its DAMAGED_DIR folder; return [(prefix, file at fault, problem)] of those moved."""
+    moved = []
+    while (latest := newest_checkpoint(train_dir)) and (damage := checkpoint_damage(latest)):
+        target = Path(train_dir) / DAMAGED_DIR
+        target.mkdir(exist_ok=True)
+        for path in checkpoint_files(latest):
+            if path.exists():
+                shutil.move(path, target / path.name)
+        moved.append((latest, *damage))
+    return moved
 
 
 def checkpoint_step(checkpoint):

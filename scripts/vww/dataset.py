@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from vww import preprocessing
-from vww.records import FEATURES, ShardSetError, parse_example, shard_set
+from vww.records import FEATURES, ShardSetError, named_damage, parse_example, shard_set
 
 AUTOTUNE = tf.data.AUTOTUNE
 # Epoch seeds of two stream seeds never meet before this many epochs (COCO's 1 M steps
@@ -36,13 +36,15 @@ def decoded_bytes(files):
         return size["image/height"] * size["image/width"] * 3
 
     total = tf.data.TFRecordDataset(files).map(image_bytes, num_parallel_calls=AUTOTUNE)
-    return int(total.reduce(tf.constant(0, tf.int64), lambda a, b: a + b))
+    with named_damage(files):
+        return int(total.reduce(tf.constant(0, tf.int64), lambda a, b: a + b))
 
 
 def count_records(files):
     """The number of records in the shard `files` (reads them, decodes nothing)."""
-    return int(tf.data.TFRecordDataset(files).reduce(tf.constant(0, tf.int64),
-                                                     lambda count, _: count + 1))
+    with named_damage(files):
+        return int(tf.data.TFRecordDataset(files).reduce(tf.constant(0, tf.int64),
+                                                         lambda count, _: count + 1))
 
 
 def add_records_argument(parser, split):
@@ -193,11 +195,13 @@ class EvalExample(NamedTuple):
 def eval_examples(files, settings, limit=None, kind="slim_eval"):
     """Preprocessed EvalExamples, one at a time, eager (see eval_dataset).
 
-    In record order: the first `limit` records (all if None) of the sorted shards.
+    In record order: the first `limit` records (all if None) of the sorted shards. A
+    damaged shard raises records.DamagedShardError naming it.
     """
     batches = eval_dataset(files, settings, batch_size=1, kind=kind)
     if limit is not None:
         batches = batches.take(limit)
-    for batch in batches.as_numpy_iterator():
-        yield EvalExample(batch["image"], int(batch["label"][0]), batch["filename"][0].decode(),
-                          float(batch["largest_box"][0]))
+    with named_damage(files):
+        for batch in batches.as_numpy_iterator():
+            yield EvalExample(batch["image"], int(batch["label"][0]),
+                              batch["filename"][0].decode(), float(batch["largest_box"][0]))

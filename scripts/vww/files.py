@@ -31,9 +31,11 @@ def atomic_path(path):
 
 
 def write_json(path, obj):
-    """Deterministic JSON (sorted keys, fixed layout), written atomically."""
+    """Deterministic JSON (sorted keys, fixed layout), written atomically. A NaN or an
+    infinity (invalid JSON, which strict readers refuse) raises ValueError instead."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        tmp.write_text(json.dumps(obj, indent=1, sort_keys=True, allow_nan=False) + "\n",
+                       encoding="utf-8")
 
 
 def write_text(path, text):

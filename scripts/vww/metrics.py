@@ -3,11 +3,13 @@ an operating threshold with an optional "unsure" band, and recall by person size
 
 Scores are the int8 output of the positive class (index 1): a board compares that byte
 with a threshold, so every curve point is an int8 threshold t, "positive when score >= t".
+
+A rate with nothing to count (a weak model's precision where it predicts no image
+positive, the recall of an empty size bucket) is None, and the dict holding it says why
+under "undefined": {key: reason}. JSON has no NaN.
 """
 
 import numpy as np
-
-from vww.cli import InputError
 
 POSITIVE = 1  # the category's index in the model's output
 INT8_THRESHOLDS = np.arange(-128, 128)
@@ -17,6 +19,21 @@ INT8_THRESHOLDS = np.arange(-128, 128)
 PERSON_SIZE_EDGES = (0.0, 0.02, 0.05, 0.15, 0.4, 1.0)
 NO_PERSON = "no person"
 OPERATING_RULES = ("best_accuracy", "max_false_positive_rate")
+# What an operating point measures at its threshold: all None when no threshold meets its rule.
+OPERATING_MEASURES = ("threshold", "threshold_probability", "accuracy", "true_positive_rate",
+                      "false_positive_rate", "unsure_low", "unsure_high", "unsure_fraction",
+                      "accuracy_when_sure")
+
+
+def share(hits):
+    """The fraction of true `hits`, or None for none (their mean, NaN, is not JSON)."""
+    return float(np.mean(hits)) if np.size(hits) else None
+
+
+def with_reasons(values, reasons):
+    """`values` and, if some are None, "undefined": {key: reasons[key]} for those."""
+    undefined = {key: reasons[key] for key, value in values.items() if value is None}
+    return {**values, "undefined": undefined} if undefined else values
 
 
 def recall_by_person_size(labels, predicted, largest_box):
@@ -36,8 +53,9 @@ def recall_by_person_size(labels, predicted, largest_box):
                         sized & (np.digitize(largest_box, edges[1:-1]) == index)))
     if np.any(positive & ~sized):
         buckets.append(({"bucket": "size unknown"}, positive & ~sized))
-    return [{**bucket, "images": int(mask.sum()),
-             "recall": float(np.mean(predicted[mask] == labels[mask])) if mask.any() else None}
+    return [with_reasons({**bucket, "images": int(mask.sum()),
+                          "recall": share(predicted[mask] == labels[mask])},
+                         {"recall": "no image in this bucket"})
             for bucket, mask in buckets]
 
 
@@ -56,7 +74,9 @@ def curves(labels, scores):
     roc_auc is the trapezoid area under the ROC from (0, 0) to (1, 1): the chance that a
     random positive image scores above a random negative one, ties counting half.
     average_precision is the precision at each threshold weighted by the recall it adds.
-    A threshold no image reaches has no precision (None). Both classes must be present.
+    A threshold above every image's score has no precision (None): no image is predicted
+    positive there; a model that scores every image alike has precision at its score and
+    below only. Both classes must be present.
     """
     true_pos, false_pos = threshold_counts(labels, scores)
     num_pos, num_neg = true_pos[0], false_pos[0]
@@ -76,24 +96,24 @@ def curves(labels, scores):
         "true_positive_rate": tpr.tolist(),
         "false_positive_rate": fpr.tolist(),
         "precision": [float(p) if n else None for p, n in zip(precision, predicted)],
+        **({"undefined": {"precision": "null at a threshold above every image's score: no "
+                                       "image predicted positive, 0/0"}}
+           if not predicted.all() else {}),
     }
 
 
 def choose_threshold(labels, scores, rule, max_false_positive_rate):
     """The int8 threshold `rule` picks (OPERATING_RULES): the one of best accuracy
     (the lowest of equals), or the lowest whose false positive rate is at most
-    `max_false_positive_rate`."""
+    `max_false_positive_rate`; None if there is none (negatives scoring 127, which every
+    threshold passes, are too many)."""
     true_pos, false_pos = threshold_counts(labels, scores)
     num_neg = false_pos[0]
     if rule == "best_accuracy":
         correct = true_pos + (num_neg - false_pos)
         return int(INT8_THRESHOLDS[np.argmax(correct)])
     allowed = np.flatnonzero(false_pos <= max_false_positive_rate * num_neg)
-    if not allowed.size:
-        raise InputError("max_false_positive_rate",
-                         f"{max_false_positive_rate} is below every int8 threshold's false "
-                         f"positive rate (lowest {false_pos[-1] / num_neg:.4f} at 127)")
-    return int(INT8_THRESHOLDS[allowed[0]])
+    return int(INT8_THRESHOLDS[allowed[0]]) if allowed.size else None
 
 
 def decide(scores, low, high):
@@ -108,29 +128,40 @@ def operating_point(labels, scores, rule, max_false_positive_rate, unsure_margin
     they give on these images. The band is the scores less than `unsure_margin` (a
     probability) from the threshold, margin / output scale int8 steps each side: positive
     at or above unsure_high, negative below unsure_low, unsure between (none when the
-    margin is 0). `output_quantization` (scale, zero point) gives the probabilities."""
+    margin is 0). `output_quantization` (scale, zero point) gives the probabilities.
+    When no threshold meets the rule, every OPERATING_MEASURES is None, with the reason."""
     labels, scores = np.asarray(labels), np.asarray(scores)
     scale, zero_point = output_quantization
     threshold = choose_threshold(labels, scores, rule, max_false_positive_rate)
-    steps = int(round(unsure_margin / scale))
-    low, high = max(threshold - steps, -128), min(threshold + steps, 127)
     positive = labels == POSITIVE
-    at_threshold = decide(scores, threshold, threshold)
-    decision = decide(scores, low, high)
-    sure = decision >= 0
-    return {
+    settings = {
         "rule": rule,
         **({"max_false_positive_rate": max_false_positive_rate}
            if rule == "max_false_positive_rate" else {}),
+        "unsure_margin": unsure_margin,
+    }
+    if threshold is None:
+        reason = (f"no int8 threshold has a false positive rate of at most "
+                  f"{max_false_positive_rate}: the lowest, at 127, is "
+                  f"{share(scores[~positive] >= 127):.4f}")
+        return {**settings, **dict.fromkeys(OPERATING_MEASURES),
+                "undefined": {**dict.fromkeys(OPERATING_MEASURES, "no threshold"),
+                              "threshold": reason}}
+    steps = int(round(unsure_margin / scale))
+    low, high = max(threshold - steps, -128), min(threshold + steps, 127)
+    at_threshold = decide(scores, threshold, threshold)
+    decision = decide(scores, low, high)
+    sure = decision >= 0
+    return with_reasons({
+        **settings,
         "threshold": threshold,
         "threshold_probability": scale * (threshold - zero_point),
-        "accuracy": float(np.mean(at_threshold == labels)),
-        "true_positive_rate": float(np.mean(at_threshold[positive] == 1)),
-        "false_positive_rate": float(np.mean(at_threshold[~positive] == 1)),
-        "unsure_margin": unsure_margin,
+        "accuracy": share(at_threshold == labels),
+        "true_positive_rate": share(at_threshold[positive] == 1),
+        "false_positive_rate": share(at_threshold[~positive] == 1),
         "unsure_low": low,
         "unsure_high": high,
-        "unsure_fraction": float(np.mean(~sure)),
-        "accuracy_when_sure": float(np.mean(decision[sure] == labels[sure])) if sure.any()
-        else None,
-    }
+        "unsure_fraction": share(~sure),
+        "accuracy_when_sure": share(decision[sure] == labels[sure]),
+    }, {"true_positive_rate": "no positive image", "false_positive_rate": "no negative image",
+        "accuracy_when_sure": "every image is in the unsure band"})

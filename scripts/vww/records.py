@@ -2,6 +2,7 @@
 
 import hashlib
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 import tensorflow as tf
@@ -65,6 +66,59 @@ def shard_set(paths):
                             + (", ".join(shard_name(split, i, num_shards) for i in missing)
                                or "none, but some given twice"))
     return split, sorted(parsed, key=lambda p: parsed[p][1])
+
+
+class DamagedShardError(InputError):
+    """A shard's bytes are not what the dataset stage wrote: truncated or changed."""
+
+
+# What to do about a damaged shard, in and out of the workflow.
+REBUILD_SHARD = ("delete it and rerun snakemake, which rebuilds it (`snakemake verify` "
+                 "checks every file)")
+
+
+def check_shard_digests(digests, expected, source):
+    """Raise DamagedShardError for the first shard whose sha256 in {name: sha256} `digests`
+    differs from the dataset's record of it, `expected` ({name: sha256} from `source`)."""
+    for name, digest in sorted(digests.items()):
+        if name not in expected:
+            raise DamagedShardError(name, f"not a shard of the dataset {source} describes")
+        if digest != expected[name]:
+            raise DamagedShardError(name, f"its sha256 differs from the one {source} records "
+                                          f"(damaged since it was written): {REBUILD_SHARD}")
+
+
+def first_damaged_record(files):
+    """(file, record number from 0, TensorFlow's words, with the byte offset) of the first
+    record of `files` that cannot be read, or None. Reads every record's framing and
+    checksum, decodes nothing."""
+    for path in files:
+        count = 0
+        try:
+            # A plain Python reader: callers may be in graph mode, where tf.data won't iterate.
+            for _ in tf.compat.v1.io.tf_record_iterator(str(path)):
+                count += 1
+        except tf.errors.DataLossError as err:
+            # The words that matter, without the op and function names around them.
+            words = re.search(r"(corrupted|truncated) record at \d+", err.message)
+            return path, count, words[0] if words else err.message
+    return None
+
+
+@contextmanager
+def named_damage(files):
+    """Turn TensorFlow's DataLossError ("corrupted record at 205360", naming no file) while
+    reading the shard `files` into a DamagedShardError naming the file, the record and the
+    remedy."""
+    try:
+        yield
+    except tf.errors.DataLossError as err:
+        found = first_damaged_record(files)
+        if found is None:
+            raise
+        path, record, problem = found
+        raise DamagedShardError(path, f"damaged at record {record} ({problem}): "
+                                      f"{REBUILD_SHARD}") from err
 
 
 def shard_images(images, shard, num_shards):
