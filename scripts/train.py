@@ -150,7 +150,8 @@ def train(files, num_train_records, train_dir, settings, threads=0, init=None,
         tf.config.experimental.enable_op_determinism()
     record = run_record(files, num_train_records, settings, init)
     for source, expected in (shard_digests or {}).items():
-        check_shard_digests(record["train_records"], expected, source)
+        check_shard_digests({f: record["train_records"][Path(f).name] for f in files},
+                            expected, source)
     latest = resume_point(train_dir)
     start_step = int(latest.rsplit("-", 1)[1]) if latest else 0
     if latest:

@@ -108,7 +108,7 @@ def test_training_checks_its_shards_before_the_first_step(sample_records, tmp_pa
     result = run("train.py", "--records", *shards, "--dataset-summary", summary,
                  "--train-dir", tmp_path / "train", "--steps", 5, check=False)
     assert one_line_error(result) == (
-        f"error: {shards[1].name}: its sha256 differs from the one {summary} records "
+        f"error: {shards[1]}: its sha256 differs from the one {summary} records "
         "(damaged since it was written): delete it and rerun snakemake, which rebuilds it "
         "(`snakemake verify` checks every file)")
     assert "step 1/" not in result.stderr

@@ -78,13 +78,15 @@ REBUILD_SHARD = ("delete it and rerun snakemake, which rebuilds it (`snakemake v
 
 
 def check_shard_digests(digests, expected, source):
-    """Raise DamagedShardError for the first shard whose sha256 in {name: sha256} `digests`
-    differs from the dataset's record of it, `expected` ({name: sha256} from `source`)."""
-    for name, digest in sorted(digests.items()):
+    """Raise DamagedShardError for the first shard whose sha256 in {path: sha256} `digests`
+    differs from the dataset's record of it, `expected` ({shard name: sha256} from
+    `source`)."""
+    for path, digest in sorted(digests.items()):
+        name = Path(path).name
         if name not in expected:
-            raise DamagedShardError(name, f"not a shard of the dataset {source} describes")
+            raise DamagedShardError(path, f"not a shard of the dataset {source} describes")
         if digest != expected[name]:
-            raise DamagedShardError(name, f"its sha256 differs from the one {source} records "
+            raise DamagedShardError(path, f"its sha256 differs from the one {source} records "
                                           f"(damaged since it was written): {REBUILD_SHARD}")
 
 
