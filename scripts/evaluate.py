@@ -38,9 +38,10 @@ tf1 = tf.compat.v1
 
 
 def evaluate(checkpoint, files, settings, batch_size=100, threads=0):
-    """{weights: {accuracy, loss, confusion_matrix, images}} for both weight sets, with
+    """({weights: {accuracy, loss, confusion_matrix, images, recall_by_person_size}},
+    {weights: argmax class of each image, in record order}) for both weight sets, with
     `threads` in TF's op pools (0: one per core)."""
-    results = {}
+    results, predictions = {}, {}
     graph = tf.Graph()
     with graph.as_default():
         iterator = tf1.data.make_initializable_iterator(eval_dataset(files, settings, batch_size))
@@ -62,6 +63,7 @@ def evaluate(checkpoint, files, settings, batch_size=100, threads=0):
                         break
                 all_labels, all_predicted, all_losses, largest_box = map(np.concatenate,
                                                                          zip(*runs))
+                predictions[weights] = all_predicted.tolist()
                 confusion = np.zeros((2, 2), np.int64)
                 np.add.at(confusion, (all_labels, all_predicted), 1)
                 count = len(all_labels)
@@ -73,7 +75,7 @@ def evaluate(checkpoint, files, settings, batch_size=100, threads=0):
                     "recall_by_person_size": recall_by_person_size(all_labels, all_predicted,
                                                                    largest_box),
                 }
-    return results
+    return results, predictions
 
 
 def main(argv=None):
@@ -82,6 +84,9 @@ def main(argv=None):
     add_records_argument(parser, "val")
     parser.add_argument("--split", default="val", help="split --records holds (%(default)s)")
     parser.add_argument("--output", required=True, help="JSON report to write")
+    parser.add_argument("--predictions", metavar="FILE",
+                        help="also write each image's argmax class, in record order, for both "
+                             "weight sets (JSON)")
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--threads", type=int, default=0,
                         help="threads of TF's ops (0: one per core)")
@@ -92,7 +97,8 @@ def main(argv=None):
 
     files = record_files(args.records, args.split)
     check_intact(args.checkpoint)
-    by_weights = evaluate(args.checkpoint, files, settings, args.batch_size, args.threads)
+    by_weights, predictions = evaluate(args.checkpoint, files, settings, args.batch_size,
+                                       args.threads)
     shipped = by_weights[settings["eval_weights"]]
     confusion = np.array(shipped["confusion_matrix"])
     report = {
@@ -105,6 +111,10 @@ def main(argv=None):
         "by_weights": by_weights,
     }
     write_json(args.output, report)
+    if args.predictions:
+        write_json(args.predictions, {"weights": settings["eval_weights"],
+                                      "predicted": predictions[settings["eval_weights"]],
+                                      "by_weights": predictions})
     for weights, result in by_weights.items():
         logging.info("%s weights%s: accuracy %.4f, loss %.4f on %d images", weights,
                      " (shipped)" if weights == settings["eval_weights"] else "",

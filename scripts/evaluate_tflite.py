@@ -84,6 +84,9 @@ def main(argv=None):
                         help="scores less than this probability from the threshold's are "
                              "'unsure' (%(default)s: no unsure band)")
     parser.add_argument("--output", required=True, help="JSON report to write")
+    parser.add_argument("--predictions", metavar="FILE",
+                        help="also write each image's label and int8 argmax class, in record "
+                             "order, under both preprocessings (JSON)")
     recipe.add_arguments(parser, recipe.INPUT_KEYS)
     args = parse_logged_args(parser, argv)
     settings = recipe.from_args(args, recipe.INPUT_KEYS)
@@ -91,9 +94,10 @@ def main(argv=None):
     _, runner = load_classifier(args.tflite, settings)
     _, output_quantization = io_quantization(runner)
     files = record_files(args.records, args.split)
-    by_preprocessing, operating = {}, None
+    by_preprocessing, operating, predicted = {}, None, {}
     for kind in EVAL_PREPROCESSINGS:
         scores, labels, boxes = int8_scores(runner, files, settings, kind)
+        predicted[kind] = np.argmax(scores, axis=1).tolist()
         if len(set(labels)) < 2:
             raise InputError(files[0], f"the {args.split} split has images of one class only "
                                        f"({labels.size} of class {labels[0]}): no ROC")
@@ -121,6 +125,8 @@ def main(argv=None):
         report["float_accuracy"] = float_eval["accuracy"]
         report["float_minus_int8"] = float_eval["accuracy"] - report["int8_accuracy"]
     write_json(args.output, report)
+    if args.predictions:
+        write_json(args.predictions, {"labels": labels.tolist(), "predicted": predicted})
     logging.info("int8 accuracy %.4f (slim eval), %.4f (device) on %d images%s; ROC AUC %.4f "
                  "(device); threshold %s (%s)", slim["accuracy"], device["accuracy"],
                  len(labels), f"; float {report['float_accuracy']:.4f}" if args.float_eval

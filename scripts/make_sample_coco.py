@@ -69,12 +69,20 @@ def parse_args(argv=None):
     parser.add_argument("--workers", type=int,
                         help=f"Processes that draw the images with --scale "
                              f"(default: the CPUs, {os.cpu_count()}).")
+    parser.add_argument("--small-person-share", type=float, default=0.0,
+                        help="Share of the images with a person that hold one small person "
+                             "instead (labelled person, box under about 5%% of the image; "
+                             "default: %(default)s, the sample as it always was).")
     parser.add_argument("--seed", type=int, default=2014,
                         help="Random seed; a different seed gives a different sample "
                              "(default: %(default)s).")
     args = parser.parse_args(argv)
     if args.workers is not None and not args.scale:
         parser.error("--workers is for --scale; the small sample is drawn in one process")
+    if not 0 <= args.small_person_share <= 1:
+        parser.error(f"--small-person-share must be in [0, 1], got {args.small_person_share}")
+    if args.small_person_share and args.scale:
+        parser.error("--small-person-share is for the small sample")
     if args.workers is not None and args.workers < 1:
         parser.error(f"--workers must be at least 1, got {args.workers}")
     return args
@@ -89,7 +97,8 @@ def main(argv=None):
             workers=args.workers)
     else:
         summary = write_sample_coco(args.output, train_images=args.train_images or 160,
-                                    val_images=args.val_images or 80, seed=args.seed)
+                                    val_images=args.val_images or 80, seed=args.seed,
+                                    small_person_share=args.small_person_share)
     for split, info in summary.items():
         cases = ", ".join(f"{case} {len(names):,}" for case, names in info.items()
                           if isinstance(names, list))

@@ -175,12 +175,14 @@ def exported(trained, sample_records, tmp_path_factory):
 @pytest.fixture(scope="session")
 def evaluated(exported, sample_records):
     """evaluate.py's and evaluate_tflite.py's reports of `exported` on the val records
-    (unsure margin 0.1), beside its .tflite: (eval.json, tflite_eval.json)."""
+    (unsure margin 0.1), beside its .tflite: (eval.json, tflite_eval.json); their
+    per-image predictions are float_predictions.json and int8_predictions.json there."""
     out, checkpoint = exported
     records, _ = sample_records
     reports = out / "eval.json", out / "tflite_eval.json"
     run("evaluate.py", "--checkpoint", checkpoint, "--records", *records["val"],
-        "--output", reports[0], *SHORT_MODEL)
+        "--output", reports[0], "--predictions", out / "float_predictions.json", *SHORT_MODEL)
     run("evaluate_tflite.py", "--tflite", out / "model.tflite", "--records", *records["val"],
-        "--float-eval", reports[0], "--unsure-margin", 0.1, "--output", reports[1])
+        "--float-eval", reports[0], "--unsure-margin", 0.1, "--output", reports[1],
+        "--predictions", out / "int8_predictions.json")
     return reports

@@ -89,3 +89,35 @@ def test_a_stream_started_at_step_s_is_the_uninterrupted_stream_from_s(sample_re
         assert np.array_equal(labels, expected_labels)
     # Each epoch has an order of its own.
     assert not np.array_equal(uninterrupted[0][0], stream(start - counts["train"] // 16, 1)[0][0])
+
+
+def without_boxes(shards, folder):
+    """Copies of the TFRecord `shards` (same names) with every object box removed."""
+    folder.mkdir()
+    copies = []
+    for shard in shards:
+        copy = folder / shard.name
+        with tf.io.TFRecordWriter(str(copy)) as writer:
+            for serialized in tf.data.TFRecordDataset(str(shard)):
+                example = tf.train.Example.FromString(serialized.numpy())
+                for side in ("xmin", "xmax", "ymin", "ymax"):
+                    del example.features.feature[f"image/object/bbox/{side}"]
+                writer.write(example.SerializeToString(deterministic=True))
+        copies.append(copy)
+    return copies
+
+
+def test_the_crop_setting_says_whether_person_boxes_guide_the_crop(sample_records, tmp_path):
+    """whole_image (the seed's) never looks at the boxes: the same batches without them;
+    person_boxes does, and without boxes crops as whole_image."""
+    records, _ = sample_records
+    boxless = {"train": without_boxes(records["train"], tmp_path / "boxless")}
+
+    def same(first, second):
+        return all(np.array_equal(a[0], b[0]) for a, b in zip(first, second, strict=True))
+
+    whole = batches(records, count=3, crop="whole_image")
+    assert same(whole, batches(boxless, count=3, crop="whole_image"))
+    guided = batches(records, count=3, crop="person_boxes")
+    assert not same(guided, whole)
+    assert same(batches(boxless, count=3, crop="person_boxes"), whole)

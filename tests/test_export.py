@@ -181,6 +181,32 @@ def test_layer_table_is_mobilenet_layer_by_layer(exported):
     assert max(row["live_bytes"] for row in rows) == 48 * 48 * 8 + 48 * 48 * 16
 
 
+def confusion(labels, predicted):
+    """The 2x2 confusion matrix (rows: label) counted here, pair by pair."""
+    counts = [[0, 0], [0, 0]]
+    for label, guess in zip(labels, predicted, strict=True):
+        counts[label][guess] += 1
+    return counts
+
+
+def test_per_image_predictions_add_up_to_the_reports(evaluated, sample_records):
+    """--predictions of evaluate.py and evaluate_tflite.py: in record order (labels read
+    from the records here), each weight set and preprocessing giving its report's matrix."""
+    records, _ = sample_records
+    labels = [int(r["image/class/label"]) for r in read_records(records["val"])]
+    float_eval, int8_eval = (json.loads(path.read_text()) for path in evaluated)
+    folder = evaluated[0].parent
+    floats = json.loads((folder / "float_predictions.json").read_text())
+    assert floats["predicted"] == floats["by_weights"][floats["weights"]]
+    for weights, predicted in floats["by_weights"].items():
+        assert confusion(labels, predicted) == float_eval["by_weights"][weights]["confusion_matrix"]
+    int8 = json.loads((folder / "int8_predictions.json").read_text())
+    assert int8["labels"] == labels
+    for kind, predicted in int8["predicted"].items():
+        assert (confusion(labels, predicted)
+                == int8_eval["by_preprocessing"][kind]["confusion_matrix"]), kind
+
+
 def test_tflite_eval_reports_the_gap(evaluated, sample_records):
     report = json.loads(evaluated[1].read_text())
     assert report["images"] == sample_records[1]["val"]

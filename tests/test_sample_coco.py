@@ -319,3 +319,31 @@ def test_workers_are_for_the_scale_option_only(tmp_path):
 def test_too_few_images_for_the_special_cases_are_refused(tmp_path):
     with pytest.raises(ValueError, match="at least 8"):
         write_sample_coco(tmp_path, train_images=7)
+
+
+def largest_person_shares(root, split):
+    """{position in id order: the largest person outline's share of the image} of the
+    images of `split` labelled person (an outline over 0.5% of the image), from the JSON."""
+    instances = json.loads((root / "annotations" / f"instances_{split}.json").read_text())
+    images = sorted(instances["images"], key=lambda image: image["id"])
+    areas = {}
+    for ann in instances["annotations"]:
+        if ann["category_id"] == 1:
+            areas.setdefault(ann["image_id"], []).append(ann["area"])
+    shares = {position: max(areas.get(image["id"], [0])) / (image["width"] * image["height"])
+              for position, image in enumerate(images)}
+    return {position: share for position, share in shares.items() if share > 0.005}
+
+
+def test_small_persons_replace_the_large_ones_when_asked(tmp_path):
+    """small_person_share=1: every person image past the fixed special cases holds one
+    person of 0.6-2% of the image (labelled person all the same); 0: none does."""
+    special = len(FORMAT_CASES) + 4  # then the content cases: crowd, no_annotations, ...
+    for share in (0.0, 1.0):
+        write_sample_coco(tmp_path / str(share), train_images=60, val_images=40, seed=5,
+                          small_person_share=share)
+    for split in SPLITS:
+        for share, low, high in ((0.0, 0.02, 1.0), (1.0, 0.006, 0.02)):
+            persons = largest_person_shares(tmp_path / str(share), split)
+            ordinary = [persons[p] for p in sorted(persons) if p >= special]
+            assert len(ordinary) >= 6 and all(low <= s <= high for s in ordinary), ordinary

@@ -131,11 +131,15 @@ def train_dataset(files, settings, seed, deterministic=False, threads=0, device=
     Each record's augmentation is seeded by (seed, its position in the stream), so a seed
     fixes the whole stream, and batch s is the same whether the run started at 0 or at s.
     Images are cropped one by one, then augmented a batch at a time
-    (preprocessing.train_crop, augment_batch).
+    (preprocessing.train_crop, augment_batch); settings["crop"] says whether the crop must
+    cover 10% of the whole image (whole_image, the seed's) or of a person box
+    (person_boxes).
     """
 
     def crop(index, example):
         pixels, boxes, label = example
+        if settings["crop"] == "whole_image":  # the seed's: slim passes no box
+            boxes = tf.zeros([0, 4], tf.float32)
         image, draws = preprocessing.train_crop(pixels, boxes, settings["image_size"],
                                                 record_seed(seed, index))
         return image, draws, label

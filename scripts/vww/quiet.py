@@ -7,9 +7,10 @@ its first op adds the CPU feature notice and, on the CPU build, "E0000 ... faile
 to cuInit". None says anything a user acts on (train.py logs the device and arithmetic
 it runs with). So:
 - TF_CPP_MIN_LOG_LEVEL is 3 (FATAL only) unless the user set it: TensorFlow's errors reach
-  Python as exceptions, which the CLIs report. TF_CPP_MIN_LOG_LEVEL=0 shows everything.
-- the first `import tensorflow` of the process runs with file descriptor 2 captured; its
-  info and warning lines are dropped and anything else is written to stderr as it came.
+  Python as exceptions, which the CLIs report.
+- the first `import tensorflow` of the process runs with file descriptor 2 captured; the
+  lines below that level (absl logs them before TensorFlow reads it) are dropped, the
+  others written to stderr as they came. TF_CPP_MIN_LOG_LEVEL=0 shows everything.
 """
 
 import importlib.abc
@@ -20,23 +21,39 @@ import sys
 import tempfile
 
 _LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL"
-_CHATTER = re.compile(r"WARNING: All log messages before absl::InitializeLog\(\)"
-                      r"|[IW]\d{4} \d\d:\d\d:\d\d"
-                      r"|To enable the following instructions:")
+_SEVERITIES = "IWEF"  # absl's line prefixes, by TF_CPP_MIN_LOG_LEVEL's numbers
+_LOG_LINE = re.compile(r"([IWEF])\d{4} \d\d:\d\d:\d\d")
+# Lines of no severity of their own: absl's notice, the CPU feature notice's second line.
+_INFO_LINES = re.compile(r"WARNING: All log messages before absl::InitializeLog\(\)"
+                         r"|To enable the following instructions:")
 
 
-def without_chatter(text):
-    """`text` without TensorFlow's start-up info and warning lines."""
+def _severity(line):
+    """The severity of a line TensorFlow logged (0 info to 3 fatal), None for other text."""
+    logged = _LOG_LINE.match(line)
+    if logged:
+        return _SEVERITIES.index(logged[1])
+    return 0 if _INFO_LINES.match(line) else None
+
+
+def below_level(text, level):
+    """`text` without the lines TensorFlow logged below `level` (TF_CPP_MIN_LOG_LEVEL)."""
     return "".join(line for line in text.splitlines(keepends=True)
-                   if not _CHATTER.match(line))
+                   if (severity := _severity(line)) is None or severity >= level)
+
+
+def _level():
+    """TF_CPP_MIN_LOG_LEVEL as TensorFlow reads it (a non-number: 0)."""
+    value = os.environ.get(_LOG_LEVEL, "0")
+    return int(value) if value.isdigit() else 0
 
 
 class _QuietLoader(importlib.abc.Loader):
     """Runs a module's loader with file descriptor 2 captured, then passes on what is not
     chatter."""
 
-    def __init__(self, loader):
-        self.loader = loader
+    def __init__(self, loader, level):
+        self.loader, self.level = loader, level
 
     def create_module(self, spec):
         return self.loader.create_module(spec)
@@ -52,12 +69,16 @@ class _QuietLoader(importlib.abc.Loader):
                 os.dup2(saved, 2)
                 os.close(saved)
                 captured.seek(0)
-                sys.stderr.write(without_chatter(captured.read().decode(errors="replace")))
+                sys.stderr.write(below_level(captured.read().decode(errors="replace"),
+                                             self.level))
                 sys.stderr.flush()
 
 
 class _QuietFirstImport(importlib.abc.MetaPathFinder):
     """Finds `tensorflow` once, as the other finders do, with a _QuietLoader around it."""
+
+    def __init__(self, level):
+        self.level = level
 
     def find_spec(self, name, path=None, target=None):
         if name != "tensorflow":
@@ -65,13 +86,14 @@ class _QuietFirstImport(importlib.abc.MetaPathFinder):
         sys.meta_path.remove(self)
         spec = importlib.util.find_spec(name)
         if spec is not None and spec.loader is not None:
-            spec.loader = _QuietLoader(spec.loader)
+            spec.loader = _QuietLoader(spec.loader, self.level)
         return spec
 
 
 def apply():
     """Quiet TensorFlow's start-up for this process (its first import, if still to come)."""
     os.environ.setdefault(_LOG_LEVEL, "3")
-    if "tensorflow" not in sys.modules and not any(
+    level = _level()
+    if level and "tensorflow" not in sys.modules and not any(
             isinstance(finder, _QuietFirstImport) for finder in sys.meta_path):
-        sys.meta_path.insert(0, _QuietFirstImport())
+        sys.meta_path.insert(0, _QuietFirstImport(level))

@@ -28,6 +28,8 @@ RECIPE = {
     "seed": (0, "seed of every random choice (shuffling, augmentation, initial weights)"),
     "deterministic": (True, "bit-reproducible training on CPU (TF op determinism)"),
     "shuffle_buffer": (2048, "records in the training shuffle buffer"),
+    "crop": ("whole_image", "what the random training crop must cover a tenth of: "
+                            "whole_image (the seed's) or person_boxes (a person box)"),
     "cache_images": ("auto", "keep the decoded training images in memory after the first "
                              "epoch (RAM: train records x stored height x width x 3 bytes): "
                              "true, false, or auto: when they fit the job's memory"),
@@ -36,7 +38,8 @@ RECIPE = {
     "checkpoint_interval_s": (600, "seconds between checkpoints"),
     "summary_interval_s": (300, "seconds between TensorBoard summaries"),
 }
-CHOICES = {"eval_weights": ("ema", "raw"), "cache_images": ("auto", "true", "false")}
+CHOICES = {"eval_weights": ("ema", "raw"), "cache_images": ("auto", "true", "false"),
+           "crop": ("whole_image", "person_boxes")}
 # What turns an image into the model's input.
 INPUT_KEYS = ("image_size", "grayscale")
 # What running a trained model needs: its architecture, input and shipped weights.

@@ -69,6 +69,9 @@ _OTHER_IDS = tuple(c["id"] for c in COCO_CATEGORIES if c["id"] != PERSON_ID)
 
 SPLITS = ("train2014", "val2014")
 SMALL_OBJECT_AREA = 0.005  # VWW: a person counts when area / image area exceeds this
+# A small person's outline area, as a share of the image: labelled person (above
+# SMALL_OBJECT_AREA), its box under about 5% of the image, COCO's hard cases.
+SMALL_PERSON_AREA = (0.006, 0.02)
 JPEG_QUALITY = 90
 _MAX_COCO_IMAGE_ID = 581929  # ids are drawn from the real COCO 2014 id range
 
@@ -240,15 +243,19 @@ def _add_crowd(rng, image, anns):
     anns.append(_annotation(PERSON_ID, _rle(region), int(region.sum()), bbox, iscrowd=1))
 
 
-def _draw(rng, plan, w, h):
-    """Render one image of the given plan; returns (RGB image, annotations without ids)."""
+def _draw(rng, plan, w, h, small_person_share=0.0):
+    """Render one image of the given plan; returns (RGB image, annotations without ids).
+    A `small_person_share` of the "person" plans get one small person instead (see
+    write_sample_coco); 0 draws nothing more, so the default sample stays as it was."""
     image, anns = _background(rng, w, h), []
     fewest, most = {"empty": (0, 0), "no_annotations": (0, 0), "objects": (1, 4),
                     "person": (0, 2), "person_and_objects": (1, 3), "small_person_only": (0, 2),
                     "crowd": (0, 1)}[plan]  # how many non-person objects
     for _ in range(rng.integers(fewest, most, endpoint=True)):
         _add_object(rng, image, anns)
-    if plan == "person":  # one large person, maybe a second of any size
+    if plan == "person" and small_person_share and rng.random() < small_person_share:
+        _add_person(rng, image, anns, area_frac=rng.uniform(*SMALL_PERSON_AREA))
+    elif plan == "person":  # one large person, maybe a second of any size
         _add_person(rng, image, anns, height_frac=rng.uniform(0.55, 1.0))
         if rng.random() < 0.3:
             _add_person(rng, image, anns, height_frac=rng.uniform(0.3, 0.8))
@@ -363,8 +370,13 @@ def _write_coco(root, counts, seed, split_images):
     return summary
 
 
-def write_sample_coco(root, *, train_images=160, val_images=80, seed=2014):
+def write_sample_coco(root, *, train_images=160, val_images=80, seed=2014,
+                      small_person_share=0.0):
     """Write a synthetic COCO 2014 dataset under `root`; return a summary per split.
+
+    `small_person_share` of the images with a person hold one small person instead of a
+    large one (outline area SMALL_PERSON_AREA of the image); 0, the default, gives the
+    sample as it always was.
 
     Layout: root/{train2014,val2014}/COCO_<split>_%012d.jpg and
     root/annotations/instances_{train2014,val2014}.json. Files of the same names are
@@ -381,7 +393,7 @@ def write_sample_coco(root, *, train_images=160, val_images=80, seed=2014):
         for index, (image_id, plan) in enumerate(zip(image_ids, _plans(rng, len(image_ids)))):
             w, h = (int(v) for v in rng.integers(320, 641, size=2))
             record = _image_record(rng, split, image_id, w, h)
-            image, anns = _draw(rng, plan, w, h)
+            image, anns = _draw(rng, plan, w, h, small_person_share)
             case = _FORMAT_CASES[index] if index < len(_FORMAT_CASES) else None
             _atomic_write(root / split / record["file_name"], _encode(image, case))
             yield record, anns, case
