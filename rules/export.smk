@@ -263,6 +263,9 @@ rule manifest:
         cli("write_manifest") + " --output {output} {input} > {log} 2>&1"
 
 
+VERIFIED_SHARDS, VERIFIED_SHARD_REPORTS = shards_and_reports()
+
+
 rule verify:
     log:
         f"{LOGS}/verify.log",
@@ -271,8 +274,8 @@ rule verify:
     localrule: True
     params:
         manifest=result("manifest"),
-        shards=shards_and_reports()[0],
-        reports=shards_and_reports()[1],
+        shards=VERIFIED_SHARDS,
+        reports=VERIFIED_SHARD_REPORTS,
     shell:
         cli("verify_results") + " --manifest {params.manifest} --shards {params.shards}"
         " --shard-reports {params.reports} --log {log}"

@@ -141,7 +141,7 @@ def train(files, num_train_records, train_dir, settings, threads=0, init=None,
     (resuming from train_dir); return the final checkpoint.
 
     `init` ({checkpoint, weights, scope}) starts a fresh run from another model's weights.
-    `shard_digests` ({source: {shard name: sha256}}, the dataset summary's) are checked
+    `shard_digests` ((source, {shard name: sha256}), the dataset summary's) are checked
     before the first step, so a damaged shard stops the run now, not hours later.
     """
     train_dir = Path(train_dir)
@@ -149,7 +149,8 @@ def train(files, num_train_records, train_dir, settings, threads=0, init=None,
     if settings["deterministic"]:
         tf.config.experimental.enable_op_determinism()
     record = run_record(files, num_train_records, settings, init)
-    for source, expected in (shard_digests or {}).items():
+    if shard_digests:
+        source, expected = shard_digests
         check_shard_digests({f: record["train_records"][Path(f).name] for f in files},
                             expected, source)
     latest = resume_point(train_dir)
@@ -260,7 +261,7 @@ def main(argv=None):
         split = load_json(args.dataset_summary)["train"]
         num_train_records, image_bytes = split["records"], split["decoded_bytes"]
         if "shard_sha256" in split:
-            shard_digests = {args.dataset_summary: split["shard_sha256"]}
+            shard_digests = args.dataset_summary, split["shard_sha256"]
         else:
             logging.warning("%s records no shard sha256 (an older version wrote it): the "
                             "shards are not checked against it", args.dataset_summary)
