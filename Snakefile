@@ -45,6 +45,7 @@ container: pinned_container_image()
 
 include: "rules/coco.smk"
 include: "rules/dataset.smk"
+include: "rules/import.smk"
 include: "rules/train.smk"
 include: "rules/export.smk"
 

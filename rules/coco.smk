@@ -45,7 +45,8 @@ elif config["download"]:
             # redo a download, nor, with keep_zips: false, the deleted zip and all after it.
             how=download_settings,
         shell:
-            cli("download_coco") + " --url {params.how.url} --md5 {params.md5}"
+            cli("download_file") + " --url {params.how.url} --md5 {params.md5}"
+            " --config-key \"coco_md5['{wildcards.zip_name}']\""
             " --min-rate-kib-s {params.how.min_rate_kib_s}"
             " --rate-window-s {params.how.rate_window_s}"
             " --deadline-h {params.how.deadline_h}"

@@ -30,6 +30,8 @@ ZIP_URL_PATHS = {
     **{f"{split}2014.zip": f"zips/{split}2014.zip" for split in SPLITS},
     ANNOTATIONS_ZIP: f"annotations/{ANNOTATIONS_ZIP}",
 }
+# init_from names of published int8 models, each with its config entry {url, md5}.
+PUBLISHED_MODELS = ("tflm_person",)
 COCO_DIR = config["coco_dir"]
 ZIP_DIR = config["zip_dir"]
 RESULTS = config["results_dir"]
@@ -45,6 +47,7 @@ wildcard_constraints:
     model="|".join(re.escape(name) for name in config["models"]),
     steps=r"\d+",
     zip_name="|".join(re.escape(name) for name in ZIP_URL_PATHS),
+    published="|".join(PUBLISHED_MODELS),
 
 
 # Every file the workflow makes under results_dir, defined once. Rules name a file by its key
@@ -62,6 +65,13 @@ RESULT_FILES = {
     "frozen_graph": "{model}/export/frozen_graph.pb",
     "tflite": "{model}/{model}.tflite",
     "tflite_eval": "{model}/tflite_eval.json",
+    "published_zip": "published/{published}.zip",
+    "published_tflite": "published/{published}.tflite",
+    "import_checkpoint_index": "{model}/init/model.ckpt-0.index",
+    "import_checkpoint_data": "{model}/init/model.ckpt-0.data-00000-of-00001",
+    "import_frozen_graph": "{model}/init/frozen_graph.pb",
+    "requantized_tflite": "{model}/init/requantized.tflite",
+    "import_report": "{model}/init/import_report.json",
     "micro_check": "{model}/micro_check.json",
     "c_source": "{model}/c/{c_file}.cc",
     "c_header": "{model}/c/{c_file}.h",
@@ -155,15 +165,43 @@ MODELS = sorted(config["models"])
 DATASETS = {dataset_id(model): dataset_source(model) for model in MODELS}
 
 
+def init_tflite(model):
+    """The .tflite a model's init_from imports (a published model's once downloaded, or a
+    path), or None (another model's checkpoint, or no init_from)."""
+    base = config["models"][model].get("init_from")
+    if base in PUBLISHED_MODELS:
+        return result("published_tflite", published=base)
+    return base if base is not None and base.endswith(".tflite") else None
+
+
+def imports():
+    """The models whose init_from is a .tflite to import."""
+    return [model for model in MODELS if init_tflite(model)]
+
+
 def check_init_from():
-    """Every init_from names another model, without cycles, with the same input."""
+    """Every init_from names another model, without cycles, with the same input, or a
+    .tflite that exists (or a published model)."""
     for model in MODELS:
-        chain, base = [model], config["models"][model].get("init_from")
-        while base is not None:
+        base = config["models"][model].get("init_from")
+        key = f"models.{model}.init_from"
+        if base in PUBLISHED_MODELS and base in config["models"]:
+            raise WorkflowError(
+                f"{key}: {base!r} names both a published model and a model in config; "
+                "rename that model"
+            )
+        if init_tflite(model) and base not in PUBLISHED_MODELS and not Path(base).is_file():
+            raise WorkflowError(f"{key}: {base!r}: no such .tflite file")
+        chain = [model]
+        while base is not None and not init_tflite(chain[-1]):
             key = f"models.{chain[-1]}.init_from"
             if base not in config["models"]:
                 raise WorkflowError(
-                    f"{key}: {base!r} is not a model in config; models: " + ", ".join(MODELS)
+                    f"{key}: {base!r} is none of the models in config ("
+                    + ", ".join(MODELS)
+                    + "), a published model ("
+                    + ", ".join(PUBLISHED_MODELS)
+                    + ") or a .tflite path"
                 )
             if base in chain:
                 raise WorkflowError(f"{key}: {' -> '.join(chain + [base])} is a cycle")
@@ -279,6 +317,23 @@ REPORT_FIGURES = (
 )
 
 
+def import_outputs(model):
+    """What importing a model's init_from .tflite makes, a published model's included (a
+    user's own .tflite is an input, not made)."""
+    made = [
+        result(name, model=model)
+        for name in (
+            "import_checkpoint_index",
+            "import_checkpoint_data",
+            "import_frozen_graph",
+            "requantized_tflite",
+            "import_report",
+        )
+    ]
+    base = config["models"][model]["init_from"]
+    return [result("published_tflite", published=base), *made] if base in PUBLISHED_MODELS else made
+
+
 def manifest_inputs():
     """Every artifact whose bytes a build promises to reproduce (figures aside)."""
     paths = []
@@ -310,7 +365,10 @@ def manifest_inputs():
                 )
             ),
         ]
-    return paths
+        if init_tflite(model):
+            paths += import_outputs(model)
+    # Once each: models importing the same published model share its .tflite.
+    return list(dict.fromkeys(paths))
 
 
 # Input and params functions of the rules.
@@ -360,36 +418,47 @@ def model_final_checkpoint(wildcards):
 
 
 def init_model(wildcards):
+    """The model in config whose final checkpoint this one starts from, or None."""
+    if init_tflite(wildcards.model):
+        return None
     return config["models"][wildcards.model].get("init_from")
 
 
 def model_init_checkpoint(wildcards):
-    """The checkpoint a fine-tuned model starts from (none for a model trained afresh)."""
+    """The checkpoint a fine-tuned model starts from: another model's final one, or the
+    import of its .tflite (none for a model trained afresh)."""
+    if init_tflite(wildcards.model):
+        return result("import_checkpoint_index", model=wildcards.model)
     base = init_model(wildcards)
     return final_checkpoint(base) if base else []
 
 
 def model_init_flags(wildcards, input):
-    base = init_model(wildcards)
-    if not base:
+    if not input.init:
         return ""
+    base = init_model(wildcards)
+    # An import's moving averages are its weights: ema loads them.
+    weights = config["models"][base]["eval_weights"] if base else "ema"
     return (
         f"--init-checkpoint {input.init.removesuffix('.index')}"
-        f" --init-weights {config['models'][base]['eval_weights']}"
+        f" --init-weights {weights}"
         f" --init-scope {config['models'][wildcards.model]['init_scope']}"
     )
 
 
 def evaluated_model(wildcards):
-    """The model whose checkpoint an evaluation runs: this one, or the one it starts from."""
+    """The model whose settings an evaluation runs with: this one, or for eval_init the
+    one it starts from (an import's: this one's)."""
     if wildcards.evaluation == "eval":
         return wildcards.model
-    if not init_model(wildcards):
+    if not config["models"][wildcards.model].get("init_from"):
         raise WorkflowError(f"eval_init.json: models.{wildcards.model} has no init_from")
-    return init_model(wildcards)
+    return init_model(wildcards) or wildcards.model
 
 
 def evaluated_checkpoint(wildcards):
+    if wildcards.evaluation == "eval_init" and init_tflite(wildcards.model):
+        return result("import_checkpoint_index", model=wildcards.model)
     return final_checkpoint(evaluated_model(wildcards))
 
 
@@ -398,7 +467,7 @@ def evaluated_model_flags(wildcards):
 
 
 def model_init_eval(wildcards):
-    if not init_model(wildcards):
+    if not config["models"][wildcards.model].get("init_from"):
         return []
     return result("evaluation", model=wildcards.model, evaluation="eval_init")
 
@@ -409,6 +478,24 @@ def init_eval_flag(wildcards, input):
 
 def checkpoint_prefix(wildcards, input):
     return input.index.removesuffix(".index")
+
+
+def output_checkpoint_prefix(wildcards, output):
+    return output.index.removesuffix(".index")
+
+
+def model_init_tflite(wildcards):
+    return init_tflite(wildcards.model)
+
+
+def published_download(wildcards):
+    """Where a published model's zip comes from and the download's limits: not what (its
+    md5), so another mirror does not redo a download (see rule download_coco_zip)."""
+    return SimpleNamespace(url=config[wildcards.published]["url"], **config["download_limits"])
+
+
+def published_md5(wildcards):
+    return config[wildcards.published]["md5"]
 
 
 def model_recipe_flags(wildcards):

@@ -19,7 +19,13 @@ pytestmark = pytest.mark.workflow
     ("models: {faces: {source: folder, class_names: [a, b]}}", "'folder' is a required property"),
     ("models: {faces: {source: folder, folder: f, class_names: [a]}}", "['models']['faces']"),
     ("models: {faces: {init_from: nobody}}",
-     "models.faces.init_from: 'nobody' is not a model in config"),
+     "models.faces.init_from: 'nobody' is none of the models in config (faces, "
+     "person_detection), a published model (tflm_person) or a .tflite path"),
+    ("models: {faces: {init_from: nowhere/model.tflite}}",
+     "models.faces.init_from: 'nowhere/model.tflite': no such .tflite file"),
+    ("models: {tflm_person: {}, faces: {init_from: tflm_person}}",
+     "models.faces.init_from: 'tflm_person' names both a published model and a model in "
+     "config; rename that model"),
     ("models: {a: {init_from: b}, b: {init_from: a}}",
      "models.b.init_from: a -> b -> a is a cycle"),
     ("models: {wide: {init_from: person_detection, depth_multiplier: 0.5}}",

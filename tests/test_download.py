@@ -1,4 +1,4 @@
-"""Tests for vww.download and scripts/download_coco.py against a real local HTTP server."""
+"""Tests for vww.download and scripts/download_file.py against a real local HTTP server."""
 
 import hashlib
 import logging
@@ -18,10 +18,11 @@ import pytest
 from vww.download import ChecksumError, DownloadError, download
 
 REPO = Path(__file__).resolve().parents[1]
-CLI = REPO / "scripts" / "download_coco.py"
+CLI = REPO / "scripts" / "download_file.py"
 
 PAYLOAD = random.Random(2014).randbytes(300_000)
 PAYLOAD_MD5 = hashlib.md5(PAYLOAD).hexdigest()
+PAYLOAD_SHA256 = hashlib.sha256(PAYLOAD).hexdigest()
 WRONG_MD5 = hashlib.md5(b"not the payload").hexdigest()
 FAST = dict(backoff_s=0.001, timeout_s=5.0)  # retries must not slow the tests down
 
@@ -219,13 +220,24 @@ def test_server_ignoring_range_restarts_from_zero(server, dest):
     assert dest.read_bytes() == PAYLOAD
 
 
+def test_sha256_is_checked(server, dest):
+    download(server.url, dest, PAYLOAD_SHA256.upper(), **FAST)
+    assert dest.read_bytes() == PAYLOAD
+    dest.unlink()
+    wrong = hashlib.sha256(b"not the payload").hexdigest()
+    with pytest.raises(ChecksumError, match=f"SHA-256 mismatch .*expected {wrong}, got "
+                                            f"{PAYLOAD_SHA256}"):
+        download(server.url, dest, wrong, **FAST)
+    _assert_nothing_left(dest)
+
+
 def test_md5_mismatch(server, dest):
     with pytest.raises(ChecksumError) as info:
-        download(server.url, dest, WRONG_MD5, **FAST)
+        download(server.url, dest, WRONG_MD5, checksum_key="coco_md5['train2014.zip']", **FAST)
     message = str(info.value)
     assert WRONG_MD5 in message
     assert PAYLOAD_MD5 in message
-    assert "coco_md5['train2014.zip']" in message
+    assert "config entry coco_md5['train2014.zip'] must match" in message
     assert server.url in message
     _assert_nothing_left(dest)
     assert len(server.ranges) == 1  # a checksum error is not retried
@@ -273,9 +285,10 @@ def test_connection_refused_is_a_download_error(dest):
     _assert_nothing_left(dest)
 
 
-def test_malformed_md5_is_rejected_before_any_request(server, dest):
-    with pytest.raises(ValueError):
-        download(server.url, dest, "TODO", **FAST)
+@pytest.mark.parametrize("checksum", ["TODO", PAYLOAD_MD5[:-1], PAYLOAD_SHA256 + "0"])
+def test_malformed_checksum_is_rejected_before_any_request(server, dest, checksum):
+    with pytest.raises(ValueError, match="not an MD5 .* or SHA-256"):
+        download(server.url, dest, checksum, **FAST)
     assert server.ranges == []
 
 
@@ -395,18 +408,26 @@ def test_cli_downloads(server, dest, tmp_path):
 
 def test_cli_md5_mismatch(server, dest):
     proc = _run_cli("--url", server.url, "--md5", WRONG_MD5, "--output", str(dest),
-                    "--retries", "1", "--timeout", "5")
+                    "--config-key", "coco_md5['x.zip']", "--retries", "1", "--timeout", "5")
     assert proc.returncode == 1
     error_lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(error_lines) == 1 and WRONG_MD5 in error_lines[0]
+    assert "coco_md5['x.zip']" in error_lines[0]
     _assert_nothing_left(dest)
+
+
+def test_cli_downloads_by_sha256(server, dest):
+    proc = _run_cli("--url", server.url, "--sha256", PAYLOAD_SHA256, "--output", str(dest),
+                    "--retries", "1", "--timeout", "5")
+    assert proc.returncode == 0, proc.stderr
+    assert dest.read_bytes() == PAYLOAD
 
 
 def test_cli_help():
     proc = _run_cli("--help")
     assert proc.returncode == 0
-    for option in ("--url", "--md5", "--output", "--retries", "--timeout", "--log",
-                   "--min-rate-kib-s", "--rate-window-s", "--deadline-h"):
+    for option in ("--url", "--md5", "--sha256", "--config-key", "--output", "--retries",
+                   "--timeout", "--log", "--min-rate-kib-s", "--rate-window-s", "--deadline-h"):
         assert option in proc.stdout
 
 

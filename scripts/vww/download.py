@@ -1,4 +1,4 @@
-"""Resumable HTTP downloads that check the MD5 before making the file visible.
+"""Resumable HTTP downloads that check the MD5 or SHA-256 before making the file visible.
 
 COCO's archives are large (train2014.zip is about 13 GB). A download has to
 survive dropped connections and interrupted runs without starting over. It
@@ -6,7 +6,7 @@ must also never leave a truncated or corrupt file where Snakemake would take
 it for a finished output. So:
 
 * bytes go to ``dest + ".part"``. ``dest`` appears only through an atomic
-  rename, after the MD5 matched;
+  rename, after the checksum matched;
 * an existing ``.part`` is resumed with an HTTP ``Range`` request;
 * transient failures (connection errors, timeouts, short reads, HTTP 5xx
   and 429) are retried with exponential backoff, resuming each time;
@@ -51,7 +51,7 @@ class DownloadError(RuntimeError):
 
 
 class ChecksumError(DownloadError):
-    """The downloaded bytes do not have the expected MD5."""
+    """The downloaded bytes do not have the expected checksum."""
 
 
 class _Transient(Exception):
@@ -61,8 +61,9 @@ class _Transient(Exception):
 def download(
     url: str,
     dest: str | os.PathLike,
-    md5: str,
+    checksum: str,
     *,
+    checksum_key: str | None = None,
     retries: int = 5,
     backoff_s: float = 2.0,
     timeout_s: float = 60.0,
@@ -73,7 +74,9 @@ def download(
     deadline_s: float | None = 24 * 3600.0,
     log: logging.Logger | None = None,
 ) -> None:
-    """Download ``url`` to ``dest`` and check that the file has MD5 ``md5``.
+    """Download ``url`` to ``dest`` and check that the file has ``checksum``: an MD5 (32 hex
+    digits) or a SHA-256 (64), any case. ``checksum_key`` names the config entry it came
+    from, for the error message.
 
     Bytes go to ``dest.part``. A ``.part`` left by an earlier run is resumed.
     Transient failures are retried up to ``retries`` times in a row without
@@ -99,19 +102,18 @@ def download(
     Both are checked after every read and before every try, so a blocked
     connect or read can overrun them by up to ``timeout_s``. The defaults
     (256 KiB/s over 5 min, 24 h) fit COCO's 13 GB train2014.zip: at the
-    minimum rate it takes about 14 h, inside the deadline. The MD5 check
+    minimum rate it takes about 14 h, inside the deadline. The checksum
     after the transfer is not counted.
 
-    Raises ChecksumError if the MD5 differs (the ``.part`` is deleted), and
+    Raises ChecksumError if the checksum differs (the ``.part`` is deleted), and
     DownloadError for HTTP 4xx (other than 416/429), once the retries are
     used up, or when a bound is broken (the ``.part`` is kept, so a later run
     can resume it). Either way nothing is written to ``dest``. A malformed
-    ``md5``, a negative rate or a window or deadline <= 0 raises ValueError
+    ``checksum``, a negative rate or a window or deadline <= 0 raises ValueError
     before any request is made.
     """
     # Check this first: a typo in the config should not cost a 13 GB download.
-    if not isinstance(md5, str) or not re.fullmatch(r"[0-9a-fA-F]{32}", md5):
-        raise ValueError(f"not an MD5 hex digest (32 hex digits): {md5!r}")
+    algorithm = checksum_algorithm(checksum)
     if min_rate_bytes_s < 0:
         raise ValueError(f"min_rate_bytes_s must be >= 0, not {min_rate_bytes_s!r}")
     if rate_window_s <= 0:
@@ -148,7 +150,7 @@ def download(
             time.sleep(delay)
             attempt += 1
     progress.report()  # the final line, whatever the interval
-    _verify_and_commit(url, part, dest, md5, log)
+    _verify_and_commit(url, part, dest, (algorithm, checksum.lower()), checksum_key, log)
 
 
 def _fetch(url, part, timeout_s, chunk_bytes, progress, limits, log):
@@ -223,7 +225,7 @@ def _on_range_not_satisfiable(exc, url, part, have, progress, log):
     """Handle a 416 reply: we asked for bytes from ``have`` and there are none.
 
     Usually this means the ``.part`` already holds the whole file (for
-    example, a run was stopped before the rename). The MD5 check decides. If
+    example, a run was stopped before the rename). The checksum decides. If
     the server says the file is shorter than the ``.part``, delete the
     ``.part`` and retry from zero.
     """
@@ -247,27 +249,43 @@ def _content_range_total(value):
     return int(m.group(1)) if m else None
 
 
-def _verify_and_commit(url, part, dest, md5, log):
-    """Check the MD5 of ``part``, then rename it to ``dest`` (atomically)."""
-    log.info("%s: checking MD5", os.path.basename(dest))
-    digest = hashlib.md5()
+def _verify_and_commit(url, part, dest, expected, checksum_key, log):
+    """Check the (algorithm, hex digest) ``expected`` of ``part``, then rename it to ``dest``
+    (atomically)."""
+    algorithm, checksum = expected
+    label = _ALGORITHM_LABELS[algorithm]
+    log.info("%s: checking %s", os.path.basename(dest), label)
+    digest = hashlib.new(algorithm)
     with open(part, "rb") as f:
         # Read in blocks: the archives are far larger than memory.
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     actual = digest.hexdigest()
-    if actual != md5.lower():
+    if actual != checksum:
         # Resuming a corrupt file would never help, so delete it. The next
         # run starts from zero.
         os.remove(part)
-        name = (os.path.basename(urllib.parse.urlsplit(url).path)
-                or os.path.basename(dest))
+        where = (f" If the file itself is right, the config entry {checksum_key} must match."
+                 if checksum_key else "")
         raise ChecksumError(
-            f"MD5 mismatch for {url}: expected {md5}, got {actual}. The "
-            f"download was deleted. If the file itself is right, the coco_md5 "
-            f"config entry for it must match: coco_md5['{name}']")
+            f"{label} mismatch for {url}: expected {checksum}, got {actual}. The "
+            f"download was deleted.{where}")
     os.replace(part, dest)
-    log.info("%s: MD5 OK, saved to %s", os.path.basename(dest), dest)
+    log.info("%s: %s OK, saved to %s", os.path.basename(dest), label, dest)
+
+
+_ALGORITHM_LABELS = {"md5": "MD5", "sha256": "SHA-256"}
+_HEX_DIGITS = {32: "md5", 64: "sha256"}
+
+
+def checksum_algorithm(checksum):
+    """hashlib's name for a hex digest by its length: md5 (32 digits) or sha256 (64)."""
+    if isinstance(checksum, str) and re.fullmatch(r"[0-9a-fA-F]+", checksum):
+        algorithm = _HEX_DIGITS.get(len(checksum))
+        if algorithm:
+            return algorithm
+    raise ValueError(
+        f"not an MD5 (32 hex digits) or SHA-256 (64 hex digits) checksum: {checksum!r}")
 
 
 class _Limits:

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-r"""Download one COCO 2014 archive, resumably, and check its MD5.
+r"""Download one file (a COCO 2014 zip, a source archive), resumably, and check its
+MD5 or SHA-256.
 
 Bytes go to OUTPUT.part. If that file exists from an interrupted run, the
 download resumes from where it stopped (HTTP Range). Dropped connections,
 timeouts, HTTP 5xx and 429 are retried with exponential backoff. OUTPUT
-appears only after the MD5 matched, so an incomplete or corrupt file never
-looks like a finished one. On an MD5 mismatch the .part is deleted.
+appears only after the checksum matched, so an incomplete or corrupt file never
+looks like a finished one. On a checksum mismatch the .part is deleted.
 
 The download is bounded: it stops (keeping the .part, so a later run resumes)
 once the rate averaged over --rate-window-s falls below --min-rate-kib-s, or
@@ -14,12 +15,12 @@ not bound it: a server that trickles bytes never times out.
 
 Example (MD5 is the value of coco_md5['val2014.zip'] in the config):
 
-  python scripts/download_coco.py \
+  python scripts/download_file.py \
       --url http://images.cocodataset.org/zips/val2014.zip \
-      --md5 "$MD5" \
+      --md5 "$MD5" --config-key "coco_md5['val2014.zip']" \
       --output data/raw/val2014.zip
 
-Exit status: 0 on success, 1 if the download failed or the MD5 did not
+Exit status: 0 on success, 1 if the download failed or the checksum did not
 match (one line "error: ..." on stderr), 2 on bad arguments.
 """
 
@@ -33,11 +34,14 @@ from vww.cli import cli_parser, main_guard, parse_logged_args
 from vww.download import DownloadError, download
 
 
-def _md5_arg(value):
-    """argparse type: a 32-digit hex MD5, checked before anything is fetched."""
-    if not re.fullmatch(r"[0-9a-fA-F]{32}", value):
-        raise argparse.ArgumentTypeError(f"not an MD5 hex digest (32 hex digits): {value!r}")
-    return value
+def _hex_arg(digits, name):
+    """argparse type: a hex digest of `digits` digits, checked before anything is fetched."""
+    def check(value):
+        if not re.fullmatch(rf"[0-9a-fA-F]{{{digits}}}", value):
+            raise argparse.ArgumentTypeError(
+                f"not {name} hex digest ({digits} hex digits): {value!r}")
+        return value
+    return check
 
 
 def _hours_arg(value):
@@ -54,9 +58,14 @@ def parse_args(argv=None):
     parser = cli_parser(__doc__)
     parser.add_argument("--url", required=True,
                         help="HTTP(S) URL of the archive to download.")
-    parser.add_argument("--md5", required=True, type=_md5_arg,
-                        help="Expected MD5 of the whole file, in hex (any case); "
-                             "the workflow takes it from the coco_md5 config entry.")
+    checksum = parser.add_mutually_exclusive_group(required=True)
+    checksum.add_argument("--md5", type=_hex_arg(32, "an MD5"),
+                          help="Expected MD5 of the whole file, in hex (any case).")
+    checksum.add_argument("--sha256", type=_hex_arg(64, "a SHA-256"),
+                          help="Expected SHA-256 of the whole file, in hex (any case).")
+    parser.add_argument("--config-key",
+                        help="The config entry the checksum comes from, named in the "
+                             "error on a mismatch (e.g. \"coco_md5['val2014.zip']\").")
     parser.add_argument("--output", required=True,
                         help="Where to write the file. OUTPUT.part holds the bytes "
                              "while downloading; missing directories are created.")
@@ -97,7 +106,8 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        download(args.url, args.output, args.md5,
+        download(args.url, args.output, args.md5 or args.sha256,
+                 checksum_key=args.config_key,
                  retries=args.retries, timeout_s=args.timeout,
                  min_rate_bytes_s=args.min_rate_kib_s * 1024,
                  rate_window_s=args.rate_window_s,
