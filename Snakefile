@@ -48,6 +48,7 @@ include: "rules/dataset.smk"
 include: "rules/import.smk"
 include: "rules/train.smk"
 include: "rules/export.smk"
+include: "rules/mcu.smk"
 
 
 rule all:

@@ -332,28 +332,14 @@ SETTINGS_PROGRAM = """\
 #include <cstdio>
 #include "person_detect_model_data_settings.h"
 
-namespace tflite {  // stands in for TFLM's resolver: the Add<name> methods of these ops
-template <unsigned N> struct MicroMutableOpResolver {
-  unsigned added = 0;
-  void AddAveragePool2D() { ++added; }
-  void AddConv2D() { ++added; }
-  void AddDepthwiseConv2D() { ++added; }
-  void AddReshape() { ++added; }
-  void AddSoftmax() { ++added; }
-};
-}  // namespace tflite
-
 int main() {
   namespace s = person_detect_model_data;
-  tflite::MicroMutableOpResolver<s::kOpCount> resolver;
-#define ADD_OP(name) resolver.Add##name();
-  PERSON_DETECT_MODEL_DATA_OPS(ADD_OP)
   std::printf("%d %d %d %d\\n", s::kNumCols, s::kNumRows, s::kNumChannels, s::kMaxImageSize);
   std::printf("%.9g %d %.9g %d\\n", s::kInputScale, s::kInputZeroPoint, s::kOutputScale,
               s::kOutputZeroPoint);
   std::printf("%d %s %s %d %d\\n", s::kCategoryCount, s::kCategoryLabels[0],
               s::kCategoryLabels[1], s::kBackgroundIndex, s::kPersonIndex);
-  std::printf("%d %d %u\\n", s::kTensorArenaSize, s::kOpCount, resolver.added);
+  std::printf("%d %d\\n", s::kTensorArenaSize, s::kOpCount);
   for (int p = 0; p < 256; ++p) std::printf("%d ", s::PixelToInput(p));
   std::printf("\\n%.9g %.9g\\n", s::ScoreToProbability(-128), s::ScoreToProbability(127));
   std::printf("%d %d %d\\n", s::kScoreThreshold, s::kUnsureLow, s::kUnsureHigh);
@@ -364,6 +350,9 @@ int main() {
                                                            : 'U');
   }
   std::printf("\\n");
+#define PRINT_OP(name) std::printf("%s ", #name);
+  PERSON_DETECT_MODEL_DATA_OPS(PRINT_OP)
+  std::printf("\\n");
 }
 """
 
@@ -373,7 +362,8 @@ def test_settings_header_compiles_and_maps_pixels_as_evaluation_does(
         exported, evaluated, sample_records, tmp_path):
     """The generated header with every constant, the op macro and Detect in use, compiled
     with g++; its pixel table against the evaluation's preprocessing of a gray picture, its
-    decisions against tflite_eval.json's operating point."""
+    decisions against tflite_eval.json's operating point. Its op macro and arena in TFLM's
+    real resolver and interpreter: tests/test_mcu.py."""
     out, checkpoint = exported
     (tmp_path / "labels.txt").write_text("0:background\n1:person\n")
     run("describe_model.py", "--labels", tmp_path / "labels.txt", "--tflite",
@@ -401,9 +391,11 @@ def test_settings_header_compiles_and_maps_pixels_as_evaluation_does(
     assert lines[1].split() == [f"{scale:.9g}", str(zero_point), f"{out_scale:.9g}",
                                 str(out_zero)]
     assert lines[2] == "2 background person 0 1"
-    arena, op_count, added = map(int, lines[3].split())
+    arena, op_count = map(int, lines[3].split())
     assert arena == math.ceil(micro_check["arena_bytes"] * 1.1 / 1024) * 1024
-    assert op_count == added == len(micro_check["ops"]) == 5
+    assert op_count == len(micro_check["ops"]) == 5
+    assert lines[8].split() == ["AveragePool2D", "Conv2D", "DepthwiseConv2D", "Reshape",
+                                "Softmax"]
     # A gray picture of each value through the evaluation's crop, resize and scaling.
     gray = np.repeat(np.arange(256, dtype=np.uint8), 8 * 8 * 3).reshape(256, 8, 8, 3)
     image = tf.image.central_crop(tf.image.convert_image_dtype(gray, tf.float32), 0.875)

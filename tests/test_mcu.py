@@ -1,0 +1,258 @@
+"""The microcontroller build: TFLM's sources fetched and checked, our generated C files in
+the real TFLM build for the host and a Cortex-M, scores against LiteRT, the emulator's
+instruction counter on a loop of known length, and the memory split against the ELF."""
+
+import functools
+import hashlib
+import http.server
+import json
+import re
+import shutil
+import subprocess
+import threading
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import yaml
+
+from conftest import REPO, SHORT_MODEL, run, snakemake
+from vww import mcu_elf, preprocessing
+from vww.mcu_frames import TEST_FRAMES_DIR, read_bmp_gray, tflm_test_frame
+from vww.tflite import input_int8, invoke, load_classifier
+
+THIRD_PARTY = REPO.parent / "shared" / "third_party"
+ARCHIVES = yaml.safe_load((REPO / "config.yaml").read_text())["tflm_sources"]["archives"]
+VAL_FRAMES = 6
+needs_third_party = pytest.mark.skipif(not THIRD_PARTY.is_dir(),
+                                       reason=f"needs the TFLM archives in {THIRD_PARTY}")
+needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
+needs_arm = pytest.mark.skipif(
+    shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
+    reason="needs gcc-arm-none-eabi, libnewlib-arm-none-eabi, qemu-system-arm")
+
+
+@pytest.fixture(scope="session")
+def third_party_server():
+    """An HTTP server on 127.0.0.1 serving ../shared/third_party (a mirror of the archives)."""
+    if not THIRD_PARTY.is_dir():
+        pytest.skip(f"needs the TFLM archives in {THIRD_PARTY}")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
+                                directory=str(THIRD_PARTY))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def tflm_tree(third_party_server, tmp_path_factory):
+    """Every archive of the config downloaded from the server, checked by its sha256, and
+    unpacked into one TFLM tree."""
+    folder = tmp_path_factory.mktemp("tflm_sources")
+    flags = []
+    for name, entry in sorted(ARCHIVES.items()):
+        run("download_file.py", "--url", f"{third_party_server}/{entry['file']}",
+            "--sha256", entry["sha256"], "--output", folder / entry["file"])
+        flags += ["--archive", f"{name}={folder / entry['file']}"]
+    run("unpack_tflm_sources.py", *flags, "--output", folder / "tflm")
+    return folder / "tflm"
+
+
+@pytest.fixture(scope="session")
+def model_c_files(exported, evaluated, tmp_path_factory, sample_records):
+    """The short model's generated files as the workflow writes them: <c>.cc, <c>.h and
+    <c>_settings.h (with its model.json and micro_check.json), in one folder."""
+    out, checkpoint = exported
+    folder = tmp_path_factory.mktemp("c")
+    (folder / "labels.txt").write_text("0:background\n1:person\n")
+    run("describe_model.py", "--labels", folder / "labels.txt", "--tflite", out / "model.tflite",
+        "--tflite-eval", evaluated[1], "--checkpoint", checkpoint, *SHORT_MODEL,
+        "--output", folder / "model.json")
+    run("check_micro.py", "--tflite", out / "model.tflite", "--records",
+        *sample_records[0]["val"], "--num-images", 5, "--output", folder / "micro_check.json")
+    run("write_model_settings.py", "--model-json", folder / "model.json",
+        "--micro-check", folder / "micro_check.json",
+        "--output", folder / "c" / "person_detect_model_data_settings.h")
+    run("write_c_source.py", "--tflite", out / "model.tflite", "--array-name",
+        "g_person_detect_model_data", "--output", folder / "c" / "person_detect_model_data.cc")
+    return folder / "c", out / "model.tflite"
+
+
+@pytest.fixture(scope="session")
+def frames(tflm_tree, model_c_files, sample_records, tmp_path_factory):
+    """make_mcu_frames.py's pixels and scores: TFLM's two test frames and VAL_FRAMES val."""
+    _, tflite = model_c_files
+    folder = tmp_path_factory.mktemp("frames")
+    run("make_mcu_frames.py", "--tflite", tflite, "--tflm", tflm_tree, "--records",
+        *sample_records[0]["val"], "--val-frames", VAL_FRAMES, "--output-frames",
+        folder / "frames.bin", "--output", folder / "frames.json")
+    return folder / "frames.bin", folder / "frames.json"
+
+
+def digests(folder):
+    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(folder.iterdir())}
+
+
+def build_and_run(core, tree, c_files, frames, folder):
+    """The core's TFLM library, the application with the model, its run: run.json."""
+    c_dir, _ = c_files
+    library, program = folder / "libtflm.a", folder / "firmware.elf"
+    run("build_tflm_library.py", "--tflm", tree, "--core", core, "--jobs", 2,
+        "--output", library)
+    before = digests(c_dir)
+    run("build_firmware.py", "--tflm", tree, "--core", core, "--library", library,
+        "--c-source", c_dir / "person_detect_model_data.cc",
+        "--array-name", "g_person_detect_model_data", "--jobs", 2, "--output", program)
+    assert digests(c_dir) == before  # the generated files, used unchanged
+    run("run_firmware.py", "--core", core, "--firmware", program, "--frames", frames[0],
+        "--frames-json", frames[1], "--output", folder / "run.json")
+    return json.loads((folder / "run.json").read_text())
+
+
+def litert_scores(tflite, frames_file, count):
+    """LiteRT's int8 scores of the frames file, computed here from its pixels (not from
+    make_mcu_frames.py's JSON): the device input of each frame through LiteRT."""
+    _, litert = load_classifier(tflite)
+    pixels = np.fromfile(frames_file, np.uint8).reshape(count, 96, 96, 1)
+    return [invoke(litert, input_int8(litert, preprocessing.frame_input(
+        tf.constant(frame), True).numpy()[np.newaxis])).tolist() for frame in pixels]
+
+
+@pytest.fixture(scope="session")
+def host_run(tflm_tree, model_c_files, frames, tmp_path_factory):
+    if shutil.which("g++") is None:
+        pytest.skip("needs g++")
+    return build_and_run("host", tflm_tree, model_c_files, frames,
+                         tmp_path_factory.mktemp("host"))
+
+
+@needs_third_party
+def test_archives_are_checked_and_unpacked_where_tflm_expects_them(tflm_tree,
+                                                                   third_party_server,
+                                                                   tmp_path):
+    downloads = tflm_tree / "tensorflow/lite/micro/tools/make/downloads"
+    assert sorted(p.name for p in downloads.iterdir()) == [
+        "cmsis", "cmsis_nn", "flatbuffers", "gemmlowp", "kissfft", "ruy"]
+    assert (downloads / "cmsis/Cortex_DFP/Device").is_dir()
+    assert (downloads / "cmsis_nn/Include/arm_nnfunctions.h").is_file()
+    # TFLM's patches, as its download scripts apply them.
+    assert "#define FLATBUFFERS_LOCALE_INDEPENDENT 0" in (
+        downloads / "flatbuffers/include/flatbuffers/base.h").read_text()
+    assert not list((downloads / "flatbuffers").rglob("BUILD"))
+    # A wrong checksum: no file, one error line.
+    entry = ARCHIVES["ruy"]
+    failed = run("download_file.py", "--url", f"{third_party_server}/{entry['file']}",
+                 "--sha256", "0" * 64, "--output", tmp_path / entry["file"], check=False)
+    assert failed.returncode == 1 and not (tmp_path / entry["file"]).exists()
+
+
+@needs_third_party
+def test_tflm_test_frames_are_pixels_xor_0x80(tflm_tree):
+    """person.bmp holds the int8 input of TFLM's model as bytes: pixel p as p XOR 0x80."""
+    path = tflm_tree / TEST_FRAMES_DIR / "person.bmp"
+    raw = path.read_bytes()
+    stored = np.frombuffer(raw[-96 * 96:], np.uint8).reshape(96, 96)[::-1]  # bottom-up rows
+    assert (read_bmp_gray(path) == stored).all()
+    assert (tflm_test_frame(path).astype(np.int16) - 128 == stored.view(np.int8)).all()
+
+
+@needs_third_party
+@needs_gxx
+def test_host_build_scores_equal_litert_with_the_header_unchanged(host_run, model_c_files,
+                                                                  frames):
+    """The real TFLM build (resolver from the header's op X-macro, kTensorArenaSize,
+    kPixelToInput, Detect) scores every frame as LiteRT does."""
+    count = 2 + VAL_FRAMES
+    assert host_run["frames_scored"] == count
+    assert [f["scores"] for f in host_run["frames"]] == litert_scores(model_c_files[1],
+                                                                       frames[0], count)
+    assert host_run["scores_equal_litert"]
+    settings = (model_c_files[0] / "person_detect_model_data_settings.h").read_text()
+    arena = int(settings.split("kTensorArenaSize = ")[1].split(";")[0])
+    assert host_run["arena_bytes"] == arena >= host_run["arena_bytes_used"]
+
+
+def test_memory_split_counts_each_byte_once():
+    """A map with merged strings listed overlapping, padding, a TFLM template in the
+    application's object, and the model's array."""
+    map_text = """\
+Linker script and memory map
+
+.text           0x00000000      0x60
+ .text.main     0x00000000       0x10 /b/person_detection_app.cc.o
+ .text._ZN6tflite22MicroMutableOpResolverILj5EE6FindOpEPKc
+                0x00000010        0xe /b/person_detection_app.cc.o
+ *fill*         0x0000001e        0x2
+ .rodata.str1.1
+                0x00000020       0x10 /b/libtflm.a(x.o)
+ .rodata.str1.1
+                0x00000020        0x8 /b/libtflm.a(y.o)
+ .rodata.g_person_detect_model_data
+                0x00000030       0x20 /b/model.o
+ .text.memcpy   0x00000050       0x10 /usr/lib/gcc/arm-none-eabi/libc.a(memcpy.o)
+
+.data           0x20000000        0x8
+ .data.x        0x20000000        0x8 /b/libtflm.a(x.o)
+
+.bss            0x20000008      0x100
+ .bss._ZN12_GLOBAL__N_112tensor_arenaE
+                0x20000008      0x100 /b/person_detection_app.cc.o
+"""
+    split = mcu_elf.memory_split(map_text, "model.o")
+    assert split["model"]["constants"] == 0x20
+    assert split["tflm"] == {"code": 0xe + 0x2, "constants": 0x10, "data": 8, "bss": 0,
+                             "flash": 0x28, "ram": 8}
+    assert split["application"]["code"] == 0x10 and split["application"]["bss"] == 0x100
+    assert split["total"]["flash"] == 0x60 + 8 and split["total"]["ram"] == 0x108
+    assert mcu_elf.symbol_size(map_text, "tensor_arenaE") == 0x100
+
+
+@needs_third_party
+@needs_gxx
+@needs_arm
+@pytest.mark.emulated
+def test_cortex_m4f_in_qemu_scores_as_the_host_and_counts_instructions(
+        tflm_tree, model_c_files, frames, host_run, tmp_path):
+    """CMSIS-NN on a Cortex-M4F in QEMU: LiteRT's (and the host's) scores, the instruction
+    counter exact on a loop of known length, the memory split adding up to the ELF's."""
+    result = build_and_run("cortex-m4f", tflm_tree, model_c_files, frames, tmp_path)
+    scores = [f["scores"] for f in result["frames"]]
+    assert scores == [f["scores"] for f in host_run["frames"]]
+    assert scores == litert_scores(model_c_files[1], frames[0], 2 + VAL_FRAMES)
+    check = result["counter_check"]
+    # One tick (40 instructions at 25 MHz) of the 20,000,000: the call's own instructions.
+    assert abs(check["counted"] - check["loop_instructions"]) <= 40
+    per_inference = result["instructions_per_inference"]
+    per_op = sum(op["instructions"] for op in result["instructions_per_op"].values())
+    assert per_op <= per_inference["max"] and per_op > 0.99 * per_inference["min"]
+    assert per_inference["max"] - per_inference["min"] < 0.001 * per_inference["max"]
+    sizes = subprocess.run(["arm-none-eabi-size", "-A", tmp_path / "firmware.elf"],
+                           capture_output=True, text=True, check=True).stdout
+    section = {line.split()[0]: int(line.split()[1]) for line in sizes.splitlines()
+               if line.startswith(".")}
+    memory = result["memory"]
+    assert memory["total"]["flash"] == (section[".vectors"] + section[".text"]
+                                        + section.get(".ARM.exidx", 0) + section[".data"])
+    assert memory["total"]["ram"] == section[".data"] + section[".bss"]
+    model_bytes = model_c_files[1].stat().st_size
+    assert model_bytes <= memory["model"]["flash"] < model_bytes + 16  # its alignment
+    assert result["arena_bytes_reserved"] == result["arena_bytes"]
+    assert 0 < result["stack_bytes_used"] < 64 * 1024
+
+
+def test_mcu_target_asks_for_a_mirror_then_plans_every_core(workdir):
+    """Not in `all`; without tflm_sources.url_base it stops saying what to set; with one, it
+    plans the archives, a library per core, a firmware and a run per core, the tables."""
+    failed = snakemake(workdir, "-n", "mcu", check=False)
+    assert failed.returncode != 0
+    assert "tflm_sources.url_base is null" in failed.stdout
+    planned = snakemake(workdir, "-n", "mcu", "--config",
+                        "tflm_sources={url_base: http://127.0.0.1:9}").stdout
+    for rule, count in (("download_tflm_archive", len(ARCHIVES)), ("tflm_tree", 1),
+                        ("tflm_library", 6), ("host_program", 1), ("firmware", 5),
+                        ("mcu_frames", 1), ("run_firmware", 6), ("mcu_summary", 1)):
+        assert re.search(rf"^{rule}\s+{count}$", planned, re.MULTILINE), rule
+    assert "download_tflm_archive" not in snakemake(workdir, "-n").stdout
