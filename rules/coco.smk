@@ -43,14 +43,9 @@ elif config["download"]:
             # Where from and how (URL, limits): not what. Snakemake does not record a param
             # of this type (a str or number it would), so another mirror or limit does not
             # redo a download, nor, with keep_zips: false, the deleted zip and all after it.
-            how=download_settings,
+            how=coco_download,
         shell:
-            cli("download_file") + " --url {params.how.url} --md5 {params.md5}"
-            " --config-key \"coco_md5['{wildcards.zip_name}']\""
-            " --min-rate-kib-s {params.how.min_rate_kib_s}"
-            " --rate-window-s {params.how.rate_window_s}"
-            " --deadline-h {params.how.deadline_h}"
-            " --output {output} > {log} 2>&1"
+            download_command("--md5 {params.md5} --config-key \"coco_md5['{wildcards.zip_name}']\"")
 
     rule extract_coco_images:
         input:

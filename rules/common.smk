@@ -106,11 +106,29 @@ def coco_instances(split):
     return f"{COCO_DIR}/annotations/instances_{split}2014.json"
 
 
-def download_settings(wildcards):
-    """Where a zip comes from and the download's limits (download_limits)."""
-    return SimpleNamespace(
-        url=f"{config['coco_url'].rstrip('/')}/{ZIP_URL_PATHS[wildcards.zip_name]}",
-        **config["download_limits"],
+def download_settings(url):
+    """Where a download comes from and its limits (download_limits): not what (its checksum,
+    a param of its own), so another mirror or limit does not redo a finished download
+    (Snakemake does not record a param of this type)."""
+    return SimpleNamespace(url=url, **config["download_limits"])
+
+
+def download_command(checksum_flags):
+    """The shell command of a download rule: download_file.py with `checksum_flags`, and the
+    URL and limits of its params.how (download_settings)."""
+    return (
+        cli("download_file")
+        + f" --url {{params.how.url}} {checksum_flags}"
+        + " --min-rate-kib-s {params.how.min_rate_kib_s}"
+        " --rate-window-s {params.how.rate_window_s}"
+        " --deadline-h {params.how.deadline_h}"
+        " --output {output} > {log} 2>&1"
+    )
+
+
+def coco_download(wildcards):
+    return download_settings(
+        f"{config['coco_url'].rstrip('/')}/{ZIP_URL_PATHS[wildcards.zip_name]}"
     )
 
 
@@ -489,9 +507,7 @@ def model_init_tflite(wildcards):
 
 
 def published_download(wildcards):
-    """Where a published model's zip comes from and the download's limits: not what (its
-    md5), so another mirror does not redo a download (see rule download_coco_zip)."""
-    return SimpleNamespace(url=config[wildcards.published]["url"], **config["download_limits"])
+    return download_settings(config[wildcards.published]["url"])
 
 
 def published_md5(wildcards):

@@ -15,12 +15,7 @@ rule download_published_model:
         md5=published_md5,
         how=published_download,
     shell:
-        cli("download_file") + " --url {params.how.url} --md5 {params.md5}"
-        " --config-key {wildcards.published}.md5"
-        " --min-rate-kib-s {params.how.min_rate_kib_s}"
-        " --rate-window-s {params.how.rate_window_s}"
-        " --deadline-h {params.how.deadline_h}"
-        " --output {output} > {log} 2>&1"
+        download_command("--md5 {params.md5} --config-key {wildcards.published}.md5")
 
 
 rule extract_published_model:

@@ -1,5 +1,6 @@
 """Shared fixtures: the generated sample COCO, a workflow working directory, a Snakemake run."""
 
+import contextlib
 import functools
 import hashlib
 import http.server
@@ -73,13 +74,21 @@ def coco_server(sample_coco):
     for split in ("train", "val"):
         shutil.copy(zips / f"{split}2014.zip", served / "zips")
     shutil.copy(zips / "annotations_trainval2014.zip", served / "annotations")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
-    handler.log_message = lambda *args: None
+    with serve_folder(served) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serve_folder(folder):
+    """An HTTP server on 127.0.0.1 serving `folder`, in a thread: yields its base URL."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *args: None  # keep pytest output clean
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
 
 
 def make_workdir(path):

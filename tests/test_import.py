@@ -3,12 +3,9 @@ the float import computes the dequantized int8 graph (checked by a numpy forward
 LiteRT's own tensors), a TOCO-converted copy imports to the same bytes, a model of another
 architecture is refused naming its tensor, published zips give their model."""
 
-import functools
 import hashlib
-import http.server
 import json
 import re
-import threading
 import zipfile
 
 import flatbuffers
@@ -18,7 +15,7 @@ import tensorflow as tf
 from numpy.lib.stride_tricks import sliding_window_view
 from tensorflow.lite.python import schema_py_generated as schema
 
-from conftest import REPO, SHORT_MODEL, make_workdir, run, snakemake, write_yaml
+from conftest import REPO, SHORT_MODEL, make_workdir, run, serve_folder, snakemake, write_yaml
 from test_predict import toco_style
 from vww import mobilenet_v1
 from vww.checkpoints import weights_saver
@@ -264,13 +261,8 @@ def published_server(exported, tmp_path):
     served.mkdir()
     with zipfile.ZipFile(served / "person.zip", "w") as zipped:
         zipped.write(out / "model.tflite", "person_model_int8/person_detect.tflite")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield (f"http://127.0.0.1:{server.server_address[1]}/person.zip",
-           hashlib.md5((served / "person.zip").read_bytes()).hexdigest())
-    server.shutdown()
+    with serve_folder(served) as url:
+        yield f"{url}/person.zip", hashlib.md5((served / "person.zip").read_bytes()).hexdigest()
 
 
 @pytest.mark.workflow

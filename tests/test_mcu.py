@@ -2,21 +2,18 @@
 the real TFLM build for the host and a Cortex-M, scores against LiteRT, the emulator's
 instruction counter on a loop of known length, and the memory split against the ELF."""
 
-import functools
 import hashlib
-import http.server
 import json
 import re
 import shutil
 import subprocess
-import threading
 
 import numpy as np
 import pytest
 import tensorflow as tf
 import yaml
 
-from conftest import REPO, SHORT_MODEL, run, snakemake
+from conftest import REPO, SHORT_MODEL, run, serve_folder, snakemake
 from vww import mcu_elf, preprocessing
 from vww.mcu_frames import TEST_FRAMES_DIR, read_bmp_gray, tflm_test_frame
 from vww.tflite import input_int8, invoke, load_classifier
@@ -37,13 +34,8 @@ def third_party_server():
     """An HTTP server on 127.0.0.1 serving ../shared/third_party (a mirror of the archives)."""
     if not THIRD_PARTY.is_dir():
         pytest.skip(f"needs the TFLM archives in {THIRD_PARTY}")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
-                                directory=str(THIRD_PARTY))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with serve_folder(THIRD_PARTY) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
