@@ -1,10 +1,6 @@
 # The COCO 2014 source: downloaded and extracted, generated (sample), or already on disk.
 
 if config["sample_dataset"] is not None:
-    if config["download"]:
-        raise WorkflowError(
-            "sample_dataset generates a synthetic COCO at coco_dir; set download: false with it"
-        )
 
     rule make_sample_coco:
         output:
@@ -22,7 +18,8 @@ if config["sample_dataset"] is not None:
             cli("make_sample_coco") + " --output $(dirname {output.train_images})"
             " --train-images {params.sample[train_images]}"
             " --val-images {params.sample[val_images]}"
-            " --seed {params.sample[seed]} > {log} 2>&1"
+            " --seed {params.sample[seed]}"
+            " --small-person-share {params.sample[small_person_share]} > {log} 2>&1"
 
 elif config["download"]:
 
@@ -77,6 +74,3 @@ elif config["download"]:
             cli("extract_coco_zip") + " {input} --into $(dirname $(dirname {output.train}))"
             " --member annotations/instances_train2014.json"
             " --member annotations/instances_val2014.json > {log} 2>&1"
-
-else:
-    check_existing_coco()

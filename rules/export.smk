@@ -59,7 +59,8 @@ rule evaluate_tflite:
         float_eval=result("evaluation", evaluation="eval"),
         records=model_val_records,
     output:
-        result("tflite_eval"),
+        report=result("tflite_eval"),
+        predictions=result("int8_predictions"),
     log:
         f"{LOGS}/{{model}}/evaluate_tflite.log",
     benchmark:
@@ -74,7 +75,7 @@ rule evaluate_tflite:
     shell:
         cli("evaluate_tflite") + " --tflite {input.tflite} --records {input.records}"
         " --float-eval {input.float_eval} {params.operating_point} {params.input_flags}"
-        " --output {output} > {log} 2>&1"
+        " --output {output.report} --predictions {output.predictions} > {log} 2>&1"
 
 
 rule check_micro:

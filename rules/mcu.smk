@@ -31,7 +31,7 @@ rule download_tflm_archive:
 
 rule tflm_tree:
     input:
-        archives=[f"{MCU}/archives/{TFLM_ARCHIVES[name]['file']}" for name in sorted(TFLM_ARCHIVES)],
+        archives=tflm_archive_files,
     output:
         directory(TFLM_TREE),
     log:
@@ -46,7 +46,7 @@ rule tflm_tree:
 
 rule tflm_library:
     input:
-        TFLM_TREE,
+        checked_tflm_tree,
     output:
         f"{MCU}/lib/{{core}}/libtflm.a",
     log:
@@ -85,7 +85,7 @@ rule mcu_frames:
 
 rule host_program:
     input:
-        tree=TFLM_TREE,
+        tree=checked_tflm_tree,
         library=f"{MCU}/lib/host/libtflm.a",
         c_files=model_c_files,
     output:
@@ -106,7 +106,7 @@ rule host_program:
 
 rule firmware:
     input:
-        tree=TFLM_TREE,
+        tree=checked_tflm_tree,
         library=f"{MCU}/lib/{{cortex_m}}/libtflm.a",
         c_files=model_c_files,
     output:
@@ -162,7 +162,7 @@ rule mcu_summary:
 
 
 # Not in `all`: it needs the Arm toolchain and QEMU, the TFLM archives (tflm_sources), and
-# about 10 min on 2 cores for the five cores (README, On the microcontroller).
+# about 10 min on 2 cores for the five cores (docs/microcontroller.md).
 rule mcu:
     input:
         [f"{RESULTS}/{model}/mcu/mcu.json" for model in MODELS],

@@ -1,5 +1,7 @@
 # Paths and input and params functions of rules/mcu.smk (the microcontroller build).
 
+import shutil
+
 MCU = f"{RESULTS}/mcu"
 MCU_CORES = ["host", *config["mcu"]["cores"]]
 TFLM_ARCHIVES = config["tflm_sources"]["archives"]
@@ -17,7 +19,7 @@ def tflm_archive_url(wildcards):
         raise WorkflowError(
             "tflm_sources.url_base is null: set it to the folder or server holding the TFLM "
             "archives (e.g. --config tflm_sources='{url_base: file:///path/to/third_party}' "
-            "or in a --configfile), README, On the microcontroller"
+            "or in a --configfile), docs/microcontroller.md"
         )
     return f"{base.rstrip('/')}/{wildcards.archive_file}"
 
@@ -55,3 +57,42 @@ def mcu_parts_json(wildcards):
         {key: settings[key] for key in ("parts", "cycles_per_instruction", "published")},
         sort_keys=True,
     )
+
+
+# What target mcu runs on the host, and the packages that hold them (Debian and Ubuntu).
+MCU_TOOLS = ("arm-none-eabi-gcc", "qemu-system-arm", "g++", "make", "patch")
+MCU_PACKAGES = (
+    "gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib "
+    "qemu-system-arm g++ make patch"
+)
+
+
+def check_mcu_tools():
+    """The Arm toolchain, QEMU and the host compiler the microcontroller build runs, unless
+    its jobs run in the container image (--sdm apptainer), which holds them. Called by the
+    mcu rules' input functions, which Snakemake evaluates as it plans, before any job (the
+    archives' download) runs: a missing tool stops the run in one line."""
+    if DeploymentMethod.APPTAINER in workflow.deployment_settings.deployment_method:
+        return
+    missing = [tool for tool in MCU_TOOLS if shutil.which(tool) is None]
+    if missing:
+        sys.exit(
+            f"error: mcu: the microcontroller build needs {', '.join(missing)}, not found on "
+            f"PATH: install them (Debian, Ubuntu: sudo apt-get install {MCU_PACKAGES}), or "
+            "run every job in the container image: "
+            + snakemake_command("mcu", run=command_line_run())
+            + " --sdm apptainer"
+        )
+
+
+def tflm_archive_files(wildcards):
+    """The TFLM archives, in name order (the tools checked first: check_mcu_tools)."""
+    check_mcu_tools()
+    return [f"{MCU}/archives/{TFLM_ARCHIVES[name]['file']}" for name in sorted(TFLM_ARCHIVES)]
+
+
+def checked_tflm_tree(wildcards):
+    """The TFLM tree a build uses (the tools checked first, as the tree may be built
+    already: check_mcu_tools)."""
+    check_mcu_tools()
+    return TFLM_TREE

@@ -39,7 +39,8 @@ rule evaluate_checkpoint:
         index=evaluated_checkpoint,
         records=model_val_records,
     output:
-        result("evaluation"),
+        report=result("evaluation"),
+        predictions=result("float_predictions"),
     log:
         f"{LOGS}/{{model}}/{{evaluation}}.log",
     benchmark:
@@ -56,7 +57,8 @@ rule evaluate_checkpoint:
         recipe=evaluated_model_flags,
     shell:
         cli("evaluate") + " --checkpoint {params.checkpoint} --records {input.records}"
-        " --split val --threads {threads} --output {output} {params.recipe} > {log} 2>&1"
+        " --split val --threads {threads} --output {output.report}"
+        " --predictions {output.predictions} {params.recipe} > {log} 2>&1"
 
 
 rule train_all:

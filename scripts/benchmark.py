@@ -2,19 +2,19 @@
 """Measure training throughput and where it goes, in one run.
 
   (a)  the input pipeline alone (read, decode, crop each image, augment each batch), images/s;
-  (a0) the same with the seed's design: decode the whole JPEG, convert it to float, then
+  (a0) the same with the TFLM guide's design: decode the whole JPEG, convert it to float, then
        crop, resize and augment one image at a time with TF's image ops;
   (b)  the training step alone on a batch already in memory: the compute-only limit;
   (c)  full training: the pipeline feeding the training step, as train.py runs it.
 
 Prints the figures with the ratios c/b (how close training gets to its compute limit) and
-a/a0 (the pipeline against the seed's); --json prints one JSON object instead. Each
+a/a0 (the pipeline against the TFLM guide's); --json prints one JSON object instead. Each
 figure is timed after warm-up batches, over --batches batches of the model's batch size,
 --repeats times in a fresh session; the best repeat counts, as timeit does: a slower one
 measures interference from the rest of the machine, not the code.
-The seed stores COCO's full-size JPEGs and decodes every image at every step: when
+The TFLM guide stores COCO's full-size JPEGs and decodes every image at every step: when
 --records holds downscaled images (the dataset's max_image_side), give the full-size
-records as --seed-records so (a0) measures the seed's design on the seed's data; (a0)
+records as --seed-records so (a0) measures the TFLM guide's design on the TFLM guide's data; (a0)
 never caches decoded images. (a), (b), (c) use the model's settings in --config (its
 cache_images among them).
 
@@ -38,16 +38,19 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+import vww.base.arithmetic  # noqa: F401  (first: see vww/base/arithmetic.py)
 
 import numpy as np
 import tensorflow as tf
 import yaml
 from tensorflow.core.protobuf import rewriter_config_pb2
 
-from vww import arithmetic, image_cache, preprocessing, recipe
-from vww.cli import cli_parser, main_guard
-from vww.dataset import (
+from vww.base import arithmetic
+from vww.base.cli import cli_parser, main_guard
+from vww.base.sessions import session_config
+from vww.data.records import named_damage
+from vww.model import preprocessing, recipe
+from vww.model.dataset import (
     AUTOTUNE,
     add_records_argument,
     decoded_bytes,
@@ -57,10 +60,9 @@ from vww.dataset import (
     record_seed,
     train_dataset,
 )
-from vww.mobilenet_v1 import slim
-from vww.records import named_damage
-from vww.sessions import session_config
-from vww.training import build_train_graph
+from vww.model.mobilenet_v1 import slim
+from vww.train import image_cache
+from vww.train.training import build_train_graph
 
 tf1 = tf.compat.v1
 REPO = Path(__file__).resolve().parent.parent
@@ -124,7 +126,7 @@ def model_settings(name, config_path):
 
 
 def seed_design_image(pixels, boxes, size, grayscale, seed):
-    """The seed's design, one image at a time with TF's image ops: the whole decoded image
+    """The TFLM guide's design, one image at a time with TF's image ops: the whole decoded image
     to float, then crop, resize, flip, brightness, saturation, clip, grayscale, scale;
     the same random distributions as the workflow's preprocessing."""
     crop_seed, flip_seed, brightness_seed, saturation_seed = tf.unstack(
@@ -224,7 +226,7 @@ def main(argv=None):
         f"  {name:20s} {lever.what}" for name, lever in LEVERS.items()))
     add_records_argument(parser, "train")
     parser.add_argument("--seed-records", nargs="+", metavar="SHARD",
-                        help="full-size train shards for (a0), the seed's design "
+                        help="full-size train shards for (a0), the TFLM guide's design "
                              "(default: --records)")
     parser.add_argument("--model", default="person_detection", help="model in --config")
     parser.add_argument("--config", default=str(REPO / "config.yaml"), help="config file")
@@ -312,10 +314,10 @@ def main(argv=None):
     print(cache_why)
     if args.seed_records:
         print(f"(a0) on {len(seed_files)} shards in {Path(seed_files[0]).parent}")
-    print(f"(a)  input pipeline            {a:8.1f} images/s")
-    print(f"(a0) seed's pipeline design    {a0:8.1f} images/s")
-    print(f"(b)  training step (in memory) {b:8.1f} images/s")
-    print(f"(c)  full training             {c:8.1f} images/s")
+    print(f"(a)  input pipeline                {a:8.1f} images/s")
+    print(f"(a0) the TFLM guide's pipeline     {a0:8.1f} images/s")
+    print(f"(b)  training step (in memory)     {b:8.1f} images/s")
+    print(f"(c)  full training                 {c:8.1f} images/s")
     print(f"c/b = {c / b:.3f}   a/a0 = {a / a0:.2f}")
     if levers:
         print_levers(levers)

@@ -23,9 +23,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from vww.cli import InputError, cli_parser, main_guard, parse_logged_args
-from vww.files import atomic_path
-from vww.mcu_build import CORES, build_firmware, core
+from vww.base.cli import InputError, cli_parser, main_guard, parse_logged_args
+from vww.base.files import atomic_path
+from vww.mcu.build import CORES, build_firmware, core
 
 
 def main(argv=None):

@@ -2,7 +2,7 @@
 """Compile the TFLM sources our models need for one core into a static library.
 
 Not TFLM's whole library: its framework and the kernels of the five ops the person model
-uses, with CMSIS-NN's kernels on a Cortex-M (vww/mcu_build.py has the list and the flags:
+uses, with CMSIS-NN's kernels on a Cortex-M (vww/mcu/build.py has the list and the flags:
 TFLM's Makefile's, for its cortex_m_generic target on a Cortex-M). The same library serves
 every model of the workflow. Debian's g++ builds for the host, arm-none-eabi-gcc for a
 Cortex-M.
@@ -18,9 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from vww.cli import InputError, cli_parser, main_guard, parse_logged_args
-from vww.files import atomic_path
-from vww.mcu_build import CORES, build_library, core
+from vww.base.cli import InputError, cli_parser, main_guard, parse_logged_args
+from vww.base.files import atomic_path
+from vww.mcu.build import CORES, build_library, core
 
 
 def main(argv=None):

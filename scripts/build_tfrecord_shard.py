@@ -22,15 +22,15 @@ import hashlib
 import logging
 from pathlib import Path
 
-import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+import vww.base.arithmetic  # noqa: F401  (first: see vww/base/arithmetic.py)
 
 import tensorflow as tf
 
-from vww.cli import cli_parser, main_guard, parse_logged_args
-from vww.coco import load_json
-from vww.files import atomic_path, sha256_file, write_json
-from vww.images import UnreadableImageError, tf_jpeg
-from vww.records import serialize_example, shard_images
+from vww.base.cli import cli_parser, main_guard, parse_logged_args
+from vww.base.files import atomic_path, sha256_file, write_json
+from vww.data.coco import load_json
+from vww.data.images import UnreadableImageError, tf_jpeg
+from vww.data.records import serialize_example, shard_images
 
 
 def build_shard(images, images_dir, output, max_image_side=None):
@@ -45,7 +45,7 @@ def build_shard(images, images_dir, output, max_image_side=None):
             path = Path(images_dir) / image["file_name"]
             try:
                 data = path.read_bytes()
-                jpeg, height, width, reason = tf_jpeg(data, image["file_name"], max_image_side)
+                stored = tf_jpeg(data, image["file_name"], max_image_side)
             except (OSError, UnreadableImageError) as err:
                 # The reason without the name, so a summary can count alike failures.
                 why = (err.strerror or str(err) if isinstance(err, OSError)
@@ -54,11 +54,12 @@ def build_shard(images, images_dir, output, max_image_side=None):
                 skipped.append({"file_name": image["file_name"], "id": image["id"],
                                 "reason": why})
                 continue
-            if reason:
-                reencoded.append({"file_name": image["file_name"], "reason": reason})
-            writer.write(serialize_example(image, jpeg, height, width))
+            if stored.reason:
+                reencoded.append({"file_name": image["file_name"], "reason": stored.reason})
+            writer.write(serialize_example(image, stored.jpeg, stored.height, stored.width,
+                                           stored.orientation))
             labels[image["label"]] += 1
-            decoded_bytes += height * width * 3
+            decoded_bytes += stored.height * stored.width * 3
             source_sha256[image["file_name"]] = hashlib.sha256(data).hexdigest()
     return {
         "images": len(images),

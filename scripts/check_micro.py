@@ -15,15 +15,17 @@ Example:
 import logging
 import sys
 
-import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+import vww.base.arithmetic  # noqa: F401  (first: see vww/base/arithmetic.py)
 
 import numpy as np
 
-from vww import micro, recipe
-from vww.cli import InputError, cli_parser, main_guard, parse_logged_args
-from vww.dataset import add_records_argument, eval_examples, record_files
-from vww.files import write_json
-from vww.tflite import input_int8, invoke, load_classifier, op_counts
+from vww.base.cli import InputError, cli_parser, main_guard, parse_logged_args
+from vww.base.files import write_json
+from vww.export import micro
+from vww.export.layers import op_counts
+from vww.export.litert import input_int8, invoke, load_classifier
+from vww.model import recipe
+from vww.model.dataset import add_records_argument, eval_examples, record_files
 
 
 def main(argv=None):

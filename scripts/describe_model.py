@@ -24,14 +24,14 @@ Example:
 import os
 from pathlib import Path
 
-import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+import vww.base.arithmetic  # noqa: F401  (first: see vww/base/arithmetic.py)
 
-from vww import recipe
-from vww.cli import cli_parser, main_guard
-from vww.coco import load_json
-from vww.files import write_json
-from vww.labels import class_names
-from vww.tflite import io_quantization, load_classifier
+from vww.base.cli import cli_parser, main_guard
+from vww.base.files import write_json
+from vww.data.coco import load_json
+from vww.data.labels import class_names
+from vww.export.litert import io_quantization, load_classifier
+from vww.model import recipe
 
 
 def describe(labels, tflite, tflite_eval, checkpoint, max_image_side, settings, output):

@@ -28,10 +28,10 @@ import argparse
 import re
 import sys
 
-import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+import vww.base.arithmetic  # noqa: F401  (first: see vww/base/arithmetic.py)
 
-from vww.cli import cli_parser, main_guard, parse_logged_args
-from vww.download import DownloadError, download
+from vww.base.cli import cli_parser, main_guard, parse_logged_args
+from vww.data.download import DownloadError, download
 
 
 def _hex_arg(digits, name):

@@ -5,8 +5,8 @@ Reports the accuracy of the weights the model ships with (--eval-weights: the mo
 average, "ema", or the raw weights) and of the other set too, the mean cross entropy, the
 confusion matrix (rows: true label, columns: predicted), recall by person size (the
 negative images, then the positive ones by their largest box's share of the image:
-vww.metrics) and the image count. Any
-checkpoint works, also while training runs (the seed's "you don't need to wait"). A
+vww.model.metrics) and the image count. Any
+checkpoint works, also while training runs (the TFLM guide's "you don't need to wait"). A
 checkpoint of a model this workflow made needs no recipe flags: they default to its
 model.json (above the train dir); flags given still win.
 
@@ -19,20 +19,20 @@ Example:
 import logging
 from pathlib import Path
 
-import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+import vww.base.arithmetic  # noqa: F401  (first: see vww/base/arithmetic.py)
 
 import numpy as np
 import tensorflow as tf
 
-from vww import description as model_json
-from vww import mobilenet_v1, recipe
-from vww.checkpoints import WEIGHTS, check_intact, checkpoint_step, weights_saver
-from vww.cli import cli_parser, main_guard, parse_logged_args
-from vww.dataset import add_records_argument, eval_dataset, record_files
-from vww.files import write_json
-from vww.metrics import recall_by_person_size
-from vww.records import named_damage
-from vww.sessions import session_config
+from vww.base.cli import cli_parser, main_guard, parse_logged_args
+from vww.base.files import write_json
+from vww.base.sessions import session_config
+from vww.data.records import named_damage
+from vww.export import description as model_json
+from vww.model import mobilenet_v1, recipe
+from vww.model.dataset import add_records_argument, eval_dataset, record_files
+from vww.model.metrics import recall_by_person_size
+from vww.train.checkpoints import WEIGHTS, check_intact, checkpoint_step, weights_saver
 
 tf1 = tf.compat.v1
 

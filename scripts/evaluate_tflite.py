@@ -2,7 +2,7 @@
 """Evaluate an int8 .tflite on a whole split with TFLite's reference kernels (TFLM's
 arithmetic), under both preprocessings.
 
-- slim_eval: the seed's protocol, as the float evaluation (central 87.5% crop, resize,
+- slim_eval: the TFLM guide's protocol, as the float evaluation (central 87.5% crop, resize,
   quantized with the model's input scale and zero point). Its accuracy is int8_accuracy,
   and with --float-eval (evaluate.py's report of the checkpoint the model was frozen
   from) the report holds the float accuracy and the float-minus-int8 gap;
@@ -11,7 +11,7 @@ arithmetic), under both preprocessings.
 
 For each: accuracy (argmax) and confusion matrix, ROC and precision-recall curves over the
 int8 person-score thresholds with ROC AUC and average precision, and recall by person
-size (vww.metrics). The operating point (threshold and unsure band, --operating-rule,
+size (vww.model.metrics). The operating point (threshold and unsure band, --operating-rule,
 --unsure-margin) is chosen on the device scores: the board's. It is chosen and measured
 on this split; val is the only held-out split VWW has. A weak model still gets its
 report: a rate with nothing to count (the precision where no image is predicted person,
@@ -27,20 +27,19 @@ Example:
 
 import logging
 
-import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+import vww.base.arithmetic  # noqa: F401  (first: see vww/base/arithmetic.py)
 
 import numpy as np
 
-from vww import metrics, recipe
-from vww.cli import InputError, cli_parser, main_guard, parse_logged_args
-from vww.coco import load_json
-from vww.dataset import add_records_argument, eval_examples, record_files
-from vww.files import write_json
-from vww.preprocessing import EVAL_PREPROCESSINGS
-from vww.tflite import input_int8, invoke, io_quantization, load_classifier
+from vww.base.cli import InputError, cli_parser, main_guard, parse_logged_args
+from vww.base.files import write_json
+from vww.data.coco import load_json
+from vww.export.litert import input_int8, invoke, io_quantization, load_classifier
+from vww.model import metrics, recipe, registry
+from vww.model.dataset import add_records_argument, eval_examples, record_files
 
 # The preprocessing whose scores set the operating point: the board's.
-OPERATING_PREPROCESSING = "device"
+OPERATING_PREPROCESSING = registry.DEVICE_PREPROCESSING
 
 
 def int8_scores(runner, files, settings, kind):
@@ -74,7 +73,7 @@ def main(argv=None):
     add_records_argument(parser, "val")
     parser.add_argument("--split", default="val", help="split to evaluate (%(default)s)")
     parser.add_argument("--float-eval", help="evaluate.py's JSON, for the float-int8 gap")
-    parser.add_argument("--operating-rule", choices=metrics.OPERATING_RULES,
+    parser.add_argument("--operating-rule", choices=registry.OPERATING_RULES,
                         default="best_accuracy",
                         help="how the person-score threshold is chosen (%(default)s)")
     parser.add_argument("--max-false-positive-rate", type=float, default=0.05,
@@ -95,7 +94,7 @@ def main(argv=None):
     _, output_quantization = io_quantization(runner)
     files = record_files(args.records, args.split)
     by_preprocessing, operating, predicted = {}, None, {}
-    for kind in EVAL_PREPROCESSINGS:
+    for kind in registry.EVAL_PREPROCESSINGS:
         scores, labels, boxes = int8_scores(runner, files, settings, kind)
         predicted[kind] = np.argmax(scores, axis=1).tolist()
         if len(set(labels)) < 2:

@@ -10,12 +10,12 @@ Example:
 """
 
 
-import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+import vww.base.arithmetic  # noqa: F401  (first: see vww/base/arithmetic.py)
 
-from vww import recipe
-from vww.cli import cli_parser, main_guard
-from vww.export import inference_graph_def, serialize
-from vww.files import atomic_path
+from vww.base.cli import cli_parser, main_guard
+from vww.base.files import atomic_path
+from vww.export.graph import inference_graph_def, serialize
+from vww.model import recipe
 
 
 def main(argv=None):

@@ -19,9 +19,9 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
-import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+import vww.base.arithmetic  # noqa: F401  (first: see vww/base/arithmetic.py)
 
-from vww.cli import cli_parser, main_guard, parse_logged_args
+from vww.base.cli import cli_parser, main_guard, parse_logged_args
 
 
 def _selected(names, wanted):

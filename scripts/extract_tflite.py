@@ -17,8 +17,8 @@ import logging
 import re
 import zipfile
 
-from vww.cli import InputError, cli_parser, main_guard, parse_logged_args
-from vww.files import atomic_path
+from vww.base.cli import InputError, cli_parser, main_guard, parse_logged_args
+from vww.base.files import atomic_path
 
 TFLITE_IDENTIFIER = b"TFL3"
 C_SUFFIXES = (".c", ".cc", ".cpp")

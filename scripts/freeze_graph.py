@@ -12,12 +12,12 @@ Example:
 
 import sys
 
-import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+import vww.base.arithmetic  # noqa: F401  (first: see vww/base/arithmetic.py)
 
-from vww.checkpoints import WEIGHTS, check_intact
-from vww.cli import cli_parser, main_guard
-from vww.export import FreezeError, freeze, load_graph_def, serialize
-from vww.files import atomic_path
+from vww.base.cli import cli_parser, main_guard
+from vww.base.files import atomic_path
+from vww.export.graph import FreezeError, freeze, load_graph_def, serialize
+from vww.train.checkpoints import WEIGHTS, check_intact
 
 
 def main(argv=None):

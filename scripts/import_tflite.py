@@ -7,7 +7,7 @@ int8 graph approximates; their statistics are measured on --num-images of --reco
 (evaluation preprocessing), so training mode (batch statistics) starts from the same
 function. The moving averages (ema weights) hold the same values; global_step is 0. The
 result starts a fine-tuning run (train.py --init-checkpoint) or is evaluated and frozen as
-any checkpoint. See vww/tflite_import.py for the arithmetic.
+any checkpoint. See vww/export/importer.py for the arithmetic.
 
 Any converter's model imports (ours, or TOCO's such as TFLM's person_detect.tflite):
 layers are matched by order, kind, stride and shape, not by name. A model of another
@@ -21,12 +21,10 @@ Example (TFLM's published person model, fine-tuned on a folder's images):
 
 import logging
 
-import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+import vww.base.arithmetic  # noqa: F401  (first: see vww/base/arithmetic.py)
 
-from vww import recipe
-from vww.cli import InputError, cli_parser, main_guard, parse_logged_args
-from vww.dataset import add_records_argument, eval_examples, record_files
-from vww.tflite_import import (
+from vww.base.cli import InputError, cli_parser, main_guard, parse_logged_args
+from vww.export.importer import (
     batch_norm_values,
     convolution_statistics,
     folded_values,
@@ -35,6 +33,8 @@ from vww.tflite_import import (
     tflite_layers,
     write_checkpoint,
 )
+from vww.model import recipe
+from vww.model.dataset import add_records_argument, eval_examples, record_files
 
 
 def main(argv=None):

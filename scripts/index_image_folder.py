@@ -5,7 +5,7 @@ Reads <folder>/<split>/<class name>/ for the two --class-names (negative first: 
 then label 1) and writes the same VWW annotations JSON as make_vww_annotations.py writes
 for COCO, so the same rules turn either into TFRecords. Images carry no boxes: training
 crops anywhere in them. Images are the files Pillow identifies as images by their content,
-whatever their names (vww/folders.py); a file that cannot be opened (a broken link) or is
+whatever their names (vww/data/folders.py); a file that cannot be opened (a broken link) or is
 named like an image but is not one is listed too, and the shard stage reports it as
 unreadable. The other files are left out and listed in the log with the reason; a missing
 or extra class folder, or one without an image, is an error naming the folder.
@@ -19,11 +19,11 @@ import logging
 import sys
 from pathlib import Path
 
-import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+import vww.base.arithmetic  # noqa: F401  (first: see vww/base/arithmetic.py)
 
-from vww.cli import cli_parser, main_guard, parse_logged_args
-from vww.files import write_json
-from vww.folders import FolderLayoutError, folder_annotations
+from vww.base.cli import cli_parser, main_guard, parse_logged_args
+from vww.base.files import write_json
+from vww.data.folders import FolderLayoutError, folder_annotations
 
 
 def main(argv=None):

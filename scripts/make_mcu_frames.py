@@ -2,7 +2,7 @@
 """Write the frames the firmware scores, as camera pixels, and the scores it must print.
 
 The frames: TFLM's person_detection test frames (testdata/person.bmp, no_person.bmp in the
-TFLM tree; their bytes are pixel XOR 0x80, see vww/mcu_frames.py), then the first
+TFLM tree; their bytes are pixel XOR 0x80, see vww/mcu/frames.py), then the first
 --val-frames val images as the board's camera gives them (the whole picture at the
 model's size, 8-bit). --output-frames gets their pixels back to back, kMaxImageSize bytes
 each, in that order; --output a JSON with, per frame, its name and the int8 scores of
@@ -19,15 +19,15 @@ import logging
 import sys
 from pathlib import Path
 
-import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+import vww.base.arithmetic  # noqa: F401  (first: see vww/base/arithmetic.py)
 
 import numpy as np
 
-from vww import micro, recipe
-from vww.cli import InputError, cli_parser, main_guard, parse_logged_args
-from vww.dataset import add_records_argument, record_files
-from vww.files import atomic_path, sha256_file, write_json
-from vww.mcu_frames import (
+from vww.base.cli import InputError, cli_parser, main_guard, parse_logged_args
+from vww.base.files import atomic_path, sha256_file, write_json
+from vww.export import micro
+from vww.export.litert import load_classifier
+from vww.mcu.frames import (
     TEST_FRAMES,
     TEST_FRAMES_DIR,
     as_channels,
@@ -35,7 +35,8 @@ from vww.mcu_frames import (
     tflm_test_frame,
     val_frames,
 )
-from vww.tflite import load_classifier
+from vww.model import recipe
+from vww.model.dataset import add_records_argument, record_files
 
 
 def main(argv=None):

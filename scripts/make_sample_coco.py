@@ -29,10 +29,10 @@ import argparse
 import os
 import sys
 
-import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+import vww.base.arithmetic  # noqa: F401  (first: see vww/base/arithmetic.py)
 
-from vww.cli import cli_parser, main_guard
-from vww.sample_coco import (
+from vww.base.cli import cli_parser, main_guard
+from vww.sample.coco import (
     COCO_2014_IMAGES,
     MIN_IMAGES_PER_SPLIT,
     write_coco_scale,

@@ -13,13 +13,13 @@ Example:
 import io
 from pathlib import Path
 
-import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+import vww.base.arithmetic  # noqa: F401  (first: see vww/base/arithmetic.py)
 
 from PIL import Image
 from skimage import data
 
-from vww.cli import cli_parser, main_guard
-from vww.files import atomic_path
+from vww.base.cli import cli_parser, main_guard
+from vww.base.files import atomic_path
 
 CLASS_NAMES = ("no_face", "face")
 VAL_EVERY = 5

@@ -15,11 +15,11 @@ Example:
 import logging
 import sys
 
-import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+import vww.base.arithmetic  # noqa: F401  (first: see vww/base/arithmetic.py)
 
-from vww.cli import cli_parser, main_guard, parse_logged_args
-from vww.coco import UnknownCategoryError, load_json, vww_annotations
-from vww.files import write_json
+from vww.base.cli import cli_parser, main_guard, parse_logged_args
+from vww.base.files import write_json
+from vww.data.coco import UnknownCategoryError, load_json, vww_annotations
 
 
 def main(argv=None):

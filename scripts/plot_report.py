@@ -13,7 +13,7 @@ ROC and precision-recall, recall by person size, the per-layer table.
   predicted positive) or there is none (no threshold meets its rule), a note says so;
 - person_size.png: recall by person size, float and int8 (eval.json, tflite_eval.json),
   each bar's value written on it ("n/a": an empty bucket);
-- layers.html: the .tflite's per-layer table (vww.tflite.layer_table) against the tensor
+- layers.html: the .tflite's per-layer table (vww.export.layers.layer_table) against the tensor
   arena TFLM measured (--micro-check).
 
 Example:
@@ -24,10 +24,11 @@ Example:
 """
 
 import html
+import logging
 import textwrap
 from pathlib import Path
 
-import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+import vww.base.arithmetic  # noqa: F401  (first: see vww/base/arithmetic.py)
 
 import matplotlib
 
@@ -36,19 +37,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from vww import recipe  # noqa: E402
-from vww.cli import cli_parser, main_guard  # noqa: E402
-from vww.coco import load_json  # noqa: E402
-from vww.dataset import add_records_argument, eval_examples, record_files  # noqa: E402
-from vww.files import atomic_path, write_text  # noqa: E402
-from vww.tflite import (  # noqa: E402
-    dequantize,
-    input_int8,
-    invoke,
-    io_quantization,
-    layer_table,
-    load_classifier,
-)
+from vww.base.cli import InputError, cli_parser, main_guard, snakemake_command  # noqa: E402
+from vww.base.files import atomic_path, write_text  # noqa: E402
+from vww.data.coco import load_json  # noqa: E402
+from vww.export.layers import layer_table  # noqa: E402
+from vww.export.litert import dequantize, input_int8, invoke, io_quantization, load_classifier  # noqa: E402
+from vww.model import recipe  # noqa: E402
+from vww.model.dataset import add_records_argument, eval_examples, record_files  # noqa: E402
 
 CURVES = (("losses/total_loss", "total loss"), ("learning_rate", "learning rate"),
           ("batch_accuracy", "batch accuracy (train mode)"))
@@ -68,10 +63,31 @@ def with_notes(label, notes):
     return "\n".join([label, *(textwrap.fill(note, NOTE_COLUMNS) for note in notes)])
 
 
+def read_events(path):
+    """The events of a TensorBoard file, up to its last record if a run killed while writing
+    it (kill -9, a lost node) left that one cut short: the events before it are whole, and
+    the run's resume writes a new file. Damage before the end is an InputError naming the
+    file."""
+    events = tf.compat.v1.train.summary_iterator(str(path))
+    while True:
+        try:
+            yield next(events)
+        except StopIteration:
+            return
+        except tf.errors.DataLossError as err:
+            if err.message.startswith("truncated record"):
+                logging.warning("%s: its last record is cut short (%s): the curves stop "
+                                "before it", path, err.message)
+                return
+            raise InputError(path, f"damaged ({err.message}): delete it (the training curves "
+                                   "lose its points; the checkpoints are not in it), then "
+                                   f"{snakemake_command()}") from err
+
+
 def scalar_series(train_dir):
     series = {tag: {} for tag, _ in CURVES}
     for events in sorted(Path(train_dir).glob("events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(str(events)):
+        for event in read_events(events):
             for value in event.summary.value:
                 if value.tag in series:
                     series[value.tag][event.step] = value.simple_value

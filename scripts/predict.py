@@ -3,10 +3,10 @@
 
 Each image is preprocessed as --preprocessing says:
 - device (default): as a board sees the picture through a camera set to the model's
-  input (vww.preprocessing.device_frame: the whole picture, decoded as it is, never
+  input (vww.model.preprocessing.device_frame: the whole picture, decoded as it is, never
   re-encoded, luma, resized to the input size, 8-bit, each pixel mapped as the settings
   header's kPixelToInput);
-- slim_eval: the seed's evaluation protocol (stored as the dataset stores it,
+- slim_eval: the TFLM guide's evaluation protocol (stored as the dataset stores it,
   --max-image-side, as JPEG; central 87.5% crop, resize, grayscale, scale to [-1, 1]).
 A .tflite then runs int8 in TensorFlow Lite Micro's interpreter, on the input quantized
 with the model's scale and zero point: with the device preprocessing, what the
@@ -15,7 +15,7 @@ train dir for its newest) runs in float with the weights it ships (--eval-weight
 
 A model this workflow made needs no flags: its model.json (beside the .tflite, above the
 train dir) gives the class names, the stored image size, the recipe and the operating
-point. Flags given override it; without a model.json they default to the seed's recipe,
+point. Flags given override it; without a model.json they default to the TFLM guide's recipe,
 192 px and the class names 0 and 1.
 
 The label is decided as the settings header's Detect does, with model.json's operating
@@ -26,7 +26,7 @@ class of the highest score.
 Prints one line per image: path, label and every class's score; --json prints one JSON
 object per line instead ({"path", "label", "scores": {class: score}}). Folders are searched
 at any depth, in sorted order, for the files Pillow identifies as images by their content,
-whatever their names (vww/folders.py); the other files are skipped with a warning saying
+whatever their names (vww/data/folders.py); the other files are skipped with a warning saying
 why. An image that cannot be read (in a folder: also a broken link, or a file named like an
 image that is not one) is reported on stderr and the exit status is 1; the others are still
 classified. A model or labels file that cannot be used stops it with one line saying why.
@@ -42,21 +42,21 @@ import logging
 import sys
 from pathlib import Path
 
-import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+import vww.base.arithmetic  # noqa: F401  (first: see vww/base/arithmetic.py)
 
 import numpy as np
 import tensorflow as tf
 
-from vww import description as model_json
-from vww import micro, mobilenet_v1, preprocessing, recipe
-from vww.checkpoints import check_intact, checkpoint_names, misfits, newest_checkpoint
-from vww.cli import InputError, cli_parser, main_guard
-from vww.export import input_shape
-from vww.folders import scan_folder
-from vww.images import UnreadableImageError, rgb_pixels, tf_jpeg
-from vww.labels import class_names
-from vww.preprocessing import EVAL_PREPROCESSINGS
-from vww.tflite import dequantize, input_int8, io_quantization, load_classifier
+from vww.base.cli import InputError, cli_parser, main_guard
+from vww.data.folders import scan_folder
+from vww.data.images import UnreadableImageError
+from vww.data.labels import class_names
+from vww.export import description as model_json
+from vww.export import micro
+from vww.export.graph import input_shape
+from vww.export.litert import dequantize, input_int8, io_quantization, load_classifier
+from vww.model import mobilenet_v1, recipe, registry
+from vww.train.checkpoints import check_intact, checkpoint_names, misfits, newest_checkpoint
 
 tf1 = tf.compat.v1
 DEFAULT_MAX_IMAGE_SIDE = 192  # config.yaml's dataset.max_image_side
@@ -64,7 +64,7 @@ DEFAULT_MAX_IMAGE_SIDE = 192  # config.yaml's dataset.max_image_side
 
 def image_files(paths):
     """(images, skipped) of `paths`: files as given, folders searched at any depth
-    (vww.folders.scan_folder: sorted, skipped files as (path, reason))."""
+    (vww.data.folders.scan_folder: sorted, skipped files as (path, reason))."""
     images, skipped = [], []
     for path in map(Path, paths):
         if path.is_dir():
@@ -82,13 +82,8 @@ def model_input(path, settings, max_image_side, kind):
         data = path.read_bytes()
     except OSError as err:
         raise UnreadableImageError(f"{path}: {err.strerror}") from err
-    size, grayscale = settings["image_size"], settings["grayscale"]
-    if kind == "device":
-        image = preprocessing.device_image(tf.constant(rgb_pixels(data, str(path))), size,
-                                           grayscale)
-    else:
-        jpeg, _, _, _ = tf_jpeg(data, str(path), max_image_side)
-        image = preprocessing.eval_image(tf.constant(jpeg), size, grayscale)
+    image = registry.EVAL_PREPROCESSINGS[kind].picture(
+        data, str(path), settings["image_size"], settings["grayscale"], max_image_side)
     return image.numpy()[np.newaxis]
 
 
@@ -181,8 +176,11 @@ def main(argv=None):
     parser.add_argument("--max-image-side", type=int, default=DEFAULT_MAX_IMAGE_SIDE,
                         help="downscale as the dataset stored its images (default: "
                              "model.json's, else %(default)s; 0: as they are)")
-    parser.add_argument("--preprocessing", choices=EVAL_PREPROCESSINGS[::-1], default="device",
-                        help="the board's (default) or slim's evaluation preprocessing")
+    parser.add_argument("--preprocessing", choices=sorted(registry.EVAL_PREPROCESSINGS),
+                        default=registry.DEVICE_PREPROCESSING,
+                        help="; ".join(f"{name}: {entry.help}" for name, entry
+                                       in sorted(registry.EVAL_PREPROCESSINGS.items()))
+                             + " (default: %(default)s)")
     parser.add_argument("--argmax", action="store_true",
                         help="label by the highest score, not by model.json's operating point")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")

@@ -15,14 +15,15 @@ Example:
 
 import logging
 
-import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+import vww.base.arithmetic  # noqa: F401  (first: see vww/base/arithmetic.py)
 
-from vww import recipe
-from vww.cli import InputError, cli_parser, main_guard, parse_logged_args
-from vww.dataset import add_records_argument, eval_examples, record_files
-from vww.export import INPUT_NODE, OUTPUT_NODE, load_graph_def
-from vww.files import atomic_path
-from vww.tflite import convert_int8, interpreter, io_quantization
+from vww.base.cli import InputError, cli_parser, main_guard, parse_logged_args
+from vww.base.files import atomic_path
+from vww.export.convert import convert_int8
+from vww.export.graph import INPUT_NODE, OUTPUT_NODE, load_graph_def
+from vww.export.litert import interpreter, io_quantization
+from vww.model import recipe
+from vww.model.dataset import add_records_argument, eval_examples, record_files
 
 
 def check_frozen_graph(path):
@@ -39,7 +40,7 @@ def main(argv=None):
     parser.add_argument("--frozen-graph", required=True, help="frozen GraphDef (.pb)")
     add_records_argument(parser, "val")
     parser.add_argument("--num-images", type=int, default=250,
-                        help="val images to calibrate on (%(default)s, the seed's)")
+                        help="val images to calibrate on (%(default)s, the TFLM guide's)")
     parser.add_argument("--output", required=True, help=".tflite to write")
     recipe.add_arguments(parser, recipe.INPUT_KEYS)
     args = parse_logged_args(parser, argv)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """How faithful an imported checkpoint is to the int8 .tflite it was imported from.
 
-On every --records image (the seed's evaluation preprocessing, as eval.json), it compares:
+On every --records image (the TFLM guide's evaluation preprocessing, as eval.json), it compares:
 - the float model of the import (--checkpoint, its ema weights) with the original int8
   model (--tflite): accuracy of each, and the share of images where both decide alike;
 - with --requantized (the import frozen and quantized again by the workflow's own export):
@@ -18,17 +18,17 @@ Example:
 import logging
 from pathlib import Path
 
-import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+import vww.base.arithmetic  # noqa: F401  (first: see vww/base/arithmetic.py)
 
 import numpy as np
 import tensorflow as tf
 
-from vww import mobilenet_v1, recipe
-from vww.checkpoints import check_intact, weights_saver
-from vww.cli import cli_parser, main_guard, parse_logged_args
-from vww.dataset import add_records_argument, eval_examples, record_files
-from vww.files import sha256_file, write_json
-from vww.tflite import input_int8, invoke, io_quantization, load_classifier
+from vww.base.cli import cli_parser, main_guard, parse_logged_args
+from vww.base.files import sha256_file, write_json
+from vww.export.litert import input_int8, invoke, io_quantization, load_classifier
+from vww.model import mobilenet_v1, recipe
+from vww.model.dataset import add_records_argument, eval_examples, record_files
+from vww.train.checkpoints import check_intact, weights_saver
 
 tf1 = tf.compat.v1
 

@@ -26,10 +26,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+import vww.base.arithmetic  # noqa: F401  (first: see vww/base/arithmetic.py)
 
-from vww.cli import InputError, cli_parser, main_guard
-from vww.files import write_text
+from vww.base.cli import InputError, cli_parser, main_guard
+from vww.base.files import write_text
 
 BENCHMARK_COLUMNS = ("s", "max_rss", "cpu_time")
 

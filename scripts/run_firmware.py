@@ -2,12 +2,12 @@
 """Run a firmware on the frames, check its scores, and measure what it costs.
 
 The host program runs as it is; a Cortex-M ELF runs in qemu-system-arm on its core's board
-with -icount (vww/mcu_run.py: how instructions are counted). The firmware's int8 scores
+with -icount (vww/mcu/run.py: how instructions are counted). The firmware's int8 scores
 must equal LiteRT's on every frame (make_mcu_frames.py's JSON), or this fails naming the
 first that differs. Reported (--output JSON), for a Cortex-M: instructions per inference
 (each frame's, and per op on the first), the counter check (the ticks of a loop of known
 length against its instructions), the arena and the stack used, and flash and RAM split
-into model / TFLM / application / C runtime from the linker map (vww/mcu_elf.py).
+into model / TFLM / application / C runtime from the linker map (vww/mcu/elf.py).
 
 Example:
   python scripts/run_firmware.py --core cortex-m4f \\
@@ -21,12 +21,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from vww.cli import InputError, cli_parser, main_guard, parse_logged_args
-from vww.coco import load_json
-from vww.files import write_json
-from vww.mcu_build import CORES, MODEL_OBJECT, core
-from vww.mcu_elf import memory_split, symbol_size
-from vww.mcu_run import FirmwareError, instructions_per_tick, parse, qemu_version, run
+from vww.base.cli import InputError, cli_parser, main_guard, parse_logged_args
+from vww.base.files import write_json
+from vww.data.coco import load_json
+from vww.mcu.build import CORES, MODEL_OBJECT, core
+from vww.mcu.elf import memory_split, symbol_size
+from vww.mcu.run import FirmwareError, instructions_per_tick, parse, qemu_version, run
 
 
 def main(argv=None):

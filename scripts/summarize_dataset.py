@@ -22,11 +22,11 @@ import sys
 from collections import Counter
 from itertools import combinations
 
-import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+import vww.base.arithmetic  # noqa: F401  (first: see vww/base/arithmetic.py)
 
-from vww.cli import cli_parser, main_guard, parse_logged_args
-from vww.coco import load_json
-from vww.files import write_json
+from vww.base.cli import cli_parser, main_guard, parse_logged_args
+from vww.base.files import write_json
+from vww.data.coco import load_json
 
 DEFAULT_MAX_SKIPPED_FRACTION = 0.02  # config.yaml's dataset.max_skipped_fraction
 _LISTED = 5  # names shown in an error; the summary lists them all

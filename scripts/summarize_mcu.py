@@ -21,9 +21,9 @@ import logging
 import math
 from pathlib import Path
 
-from vww.cli import InputError, cli_parser, main_guard, parse_logged_args
-from vww.coco import load_json
-from vww.files import write_json, write_text
+from vww.base.cli import InputError, cli_parser, main_guard, parse_logged_args
+from vww.base.files import write_json, write_text
+from vww.data.coco import load_json
 
 KIB = 1024
 

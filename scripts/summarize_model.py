@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Summarize a built model: accuracy float vs int8 (and on the device's preprocessing),
 ROC AUC and operating point, size, arena, parameters, MACs, ops, and the per-layer table
-(vww.tflite.layer_table: op, output shape, MACs, parameters, activation bytes).
+(vww.export.layers.layer_table: op, output shape, MACs, parameters, activation bytes).
 
 Gathers evaluate.py's, evaluate_tflite.py's and check_micro.py's reports and the .tflite
 into one JSON, with the path of every artifact. For a fine-tuned model, --init-eval (the
@@ -16,17 +16,18 @@ Example:
 """
 
 
-import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+import vww.base.arithmetic  # noqa: F401  (first: see vww/base/arithmetic.py)
 
 import numpy as np
 import tensorflow as tf
 
-from vww import mobilenet_v1, recipe
-from vww.cli import cli_parser, main_guard
-from vww.coco import load_json
-from vww.export import input_shape
-from vww.files import write_json
-from vww.tflite import layer_table, load_classifier
+from vww.base.cli import cli_parser, main_guard
+from vww.base.files import write_json
+from vww.data.coco import load_json
+from vww.export.graph import input_shape
+from vww.export.layers import layer_table
+from vww.export.litert import load_classifier
+from vww.model import mobilenet_v1, recipe
 
 # TFLM's own person_detect.tflite, for comparison.
 TFLM_EXAMPLE_TFLITE_BYTES = 300_568

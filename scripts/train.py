@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Train MobileNet v1 on VWW TFRecords with the seed's TF-Slim recipe (tf.compat.v1).
+"""Train MobileNet v1 on VWW TFRecords with the TFLM guide's TF-Slim recipe (tf.compat.v1).
 
 Checkpoints (model.ckpt-STEP) and TensorBoard summaries (loss, learning rate, batch
 accuracy, input images) go to --train-dir. A rerun resumes from the newest checkpoint
@@ -10,7 +10,7 @@ logging and caching may change): anything else is refused, naming what changed. 
 ends with model.ckpt-<steps>, which holds both the raw weights and their moving average.
 
 --cache-images auto keeps the decoded train images in memory when they fit --memory-mb
-beside training's own memory (vww.image_cache); the log's first lines say what it chose.
+beside training's own memory (vww.train.image_cache); the log's first lines say what it chose.
 Training runs on the first GPU TensorFlow sees, else on the CPU (logged too).
 
 Fine-tuning: with --init-checkpoint, a run that starts from scratch first loads another
@@ -18,7 +18,7 @@ model's weights (those it ships, --init-weights) into every layer or all but the
 (--init-scope), and starts their moving average there; steps and learning rate are this
 run's own.
 
-Example (the seed's run):
+Example (the TFLM guide's run):
   python scripts/train.py \\
       --records results/datasets/data_coco-person-0.005-192px/records/train.record-* \\
       --dataset-summary results/datasets/data_coco-person-0.005-192px/summary.json \\
@@ -31,12 +31,25 @@ import signal
 import time
 from pathlib import Path
 
-import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+import vww.base.arithmetic  # noqa: F401  (first: see vww/base/arithmetic.py)
 
 import tensorflow as tf
 
-from vww import arithmetic, image_cache, recipe
-from vww.checkpoints import (
+from vww.base import arithmetic
+from vww.base.cli import cli_parser, main_guard, parse_logged_args
+from vww.base.sessions import session_config
+from vww.data.coco import load_json
+from vww.data.records import check_shard_digests, named_damage
+from vww.model import recipe
+from vww.model.dataset import (
+    add_records_argument,
+    count_records,
+    decoded_bytes,
+    record_files,
+    train_dataset,
+)
+from vww.train import image_cache
+from vww.train.checkpoints import (
     DAMAGED_DIR,
     INIT_SCOPES,
     WEIGHTS,
@@ -47,19 +60,8 @@ from vww.checkpoints import (
     newest_checkpoint,
     set_aside_damaged,
 )
-from vww.cli import cli_parser, main_guard, parse_logged_args
-from vww.coco import load_json
-from vww.dataset import (
-    add_records_argument,
-    count_records,
-    decoded_bytes,
-    record_files,
-    train_dataset,
-)
-from vww.records import check_shard_digests, named_damage
-from vww.runs import check_resumable, run_record, write_run_record
-from vww.sessions import session_config
-from vww.training import build_train_graph
+from vww.train.runs import check_resumable, run_record, write_run_record
+from vww.train.training import build_train_graph
 
 tf1 = tf.compat.v1
 

@@ -19,8 +19,8 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from vww.cli import InputError, cli_parser, main_guard, parse_logged_args
-from vww.mcu_sources import PLACES, unpack_tree
+from vww.base.cli import InputError, cli_parser, main_guard, parse_logged_args
+from vww.mcu.sources import PLACES, unpack_tree
 
 
 def archive_arg(text):

@@ -6,8 +6,8 @@ shard against its shard report (written with the shard, so shards are checked be
 first manifest exists). Snakemake itself cannot see this damage: it compares time stamps,
 and a flipped byte keeps them. Prints one line per missing or damaged file, then the
 command that rebuilds them with the bytes they had; exit status 1 if there are any.
-`snakemake verify` runs it; `snakemake --config repair=true` deletes the damaged files as
-the workflow starts, so that run rebuilds them and what depends on them.
+`snakemake verify` runs it; `snakemake --config repair=true` rebuilds the damaged files and
+what depends on them (the command printed names the run's config files and values).
 
 A file rebuilt since the last manifest (after a config change, before the build finished)
 shows as damaged too: finish the build, then verify.
@@ -21,12 +21,10 @@ Example:
 import logging
 import sys
 
-import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+import vww.base.arithmetic  # noqa: F401  (first: see vww/base/arithmetic.py)
 
-from vww.cli import cli_parser, main_guard, parse_logged_args
-from vww.integrity import find_damage, recorded_digests
-
-REPAIR = "snakemake --cores all --config repair=true"
+from vww.base.cli import cli_parser, main_guard, parse_logged_args, snakemake_command
+from vww.base.integrity import find_damage, recorded_digests
 
 
 def main(argv=None):
@@ -50,7 +48,8 @@ def main(argv=None):
                  len(recorded) - len(damaged), len(damaged))
     if damaged:
         sys.exit(f"error: {len(damaged)} of {len(recorded)} files missing or damaged; "
-                 f"rebuild them (the same bytes): {REPAIR}")
+                 f"rebuild them (the same bytes): "
+                 f"{snakemake_command(config={'repair': True})}")
     print(f"all {len(recorded)} files intact")
 
 

@@ -20,11 +20,11 @@ Example (the names of TFLM's person_detection example):
 import re
 from pathlib import Path
 
-import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+import vww.base.arithmetic  # noqa: F401  (first: see vww/base/arithmetic.py)
 
-from vww.cli import cli_parser, main_guard
-from vww.files import write_text
-from vww.tflite import load_classifier
+from vww.base.cli import cli_parser, main_guard
+from vww.base.files import write_text
+from vww.export.litert import load_classifier
 
 BYTES_PER_LINE = 12
 

@@ -9,11 +9,11 @@ Example:
 """
 
 
-import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+import vww.base.arithmetic  # noqa: F401  (first: see vww/base/arithmetic.py)
 
-from vww.cli import cli_parser, main_guard
-from vww.coco import label_map_text, load_json
-from vww.files import write_text
+from vww.base.cli import cli_parser, main_guard
+from vww.base.files import write_text
+from vww.data.coco import label_map_text, load_json
 
 
 def main(argv=None):

@@ -9,10 +9,10 @@ Example:
 """
 
 
-import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+import vww.base.arithmetic  # noqa: F401  (first: see vww/base/arithmetic.py)
 
-from vww.cli import cli_parser, main_guard
-from vww.files import sha256_file, write_text
+from vww.base.cli import cli_parser, main_guard
+from vww.base.files import sha256_file, write_text
 
 
 def main(argv=None):

@@ -22,7 +22,7 @@ own model_settings.h:
       PERSON_DETECT_MODEL_DATA_OPS(ADD_OP)
 
 kPixelToInput is what training and evaluation compute for a pixel of that value: the
-workflow's preprocessing (vww.preprocessing.frame_input: a gray value g as the RGB pixel
+workflow's preprocessing (vww.model.preprocessing.frame_input: a gray value g as the RGB pixel
 (g, g, g), luma, then [-1, 1]) and the model's input quantization. It is the last step of
 the device preprocessing that tflite_eval.json's device accuracy and the operating point
 were measured with (the whole camera frame at kNumCols x kNumRows, 8-bit, no crop).
@@ -45,17 +45,17 @@ import re
 import textwrap
 from pathlib import Path
 
-import vww.arithmetic  # noqa: F401  (first: see vww/arithmetic.py)
+import vww.base.arithmetic  # noqa: F401  (first: see vww/base/arithmetic.py)
 
 import numpy as np
 import tensorflow as tf
 
-from vww import preprocessing
-from vww.cli import InputError, cli_parser, main_guard
-from vww.coco import load_json
-from vww.export import input_shape
-from vww.files import write_text
-from vww.tflite import quantize
+from vww.base.cli import InputError, cli_parser, main_guard
+from vww.base.files import write_text
+from vww.data.coco import load_json
+from vww.export.graph import input_shape
+from vww.export.litert import quantize
+from vww.model import registry
 
 ARENA_MARGIN = 0.10  # over the arena TFLM measured, rounded up to whole KiB
 
@@ -67,10 +67,12 @@ def resolver_name(op):
 
 def pixel_to_input(grayscale, scale, zero_point):
     """The int8 input of each 8-bit pixel value 0..255 (a gray value for a grayscale model,
-    any one channel's for an RGB one), as the workflow's preprocessing computes it."""
+    any one channel's for an RGB one), as the board's preprocessing computes it
+    (registry.DEVICE_PREPROCESSING's frame_input)."""
+    frame_input = registry.EVAL_PREPROCESSINGS[registry.DEVICE_PREPROCESSING].frame_input
     values = np.arange(256, dtype=np.uint8)[:, np.newaxis]
     frame = values if grayscale else np.repeat(values, 3, axis=1)
-    model_input = preprocessing.frame_input(tf.constant(frame), grayscale).numpy()[:, 0]
+    model_input = frame_input(tf.constant(frame), grayscale).numpy()[:, 0]
     return quantize(model_input, scale, zero_point)
 
 

@@ -11,8 +11,8 @@ import tensorflow as tf
 
 from benchmark import LEVERS, LEVERS_AND_TODAY, TODAY, lever_session_config, model_settings
 from conftest import REPO
-from vww import arithmetic
-from vww.training import build_train_graph
+from vww.base import arithmetic
+from vww.train.training import build_train_graph
 
 tf1 = tf.compat.v1
 

@@ -3,18 +3,21 @@
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
 import predict
-from conftest import REPO
-from vww import arithmetic
-from vww.cli import InputError
-from vww.records import serialize_example
+from conftest import REPO, train
+from test_damage import one_line_error
+from vww.base import arithmetic
+from vww.base.cli import RUN_ENV, InputError
+from vww.data.records import serialize_example
 
 # The int8 conversion warns of input statistics it does not need (it calibrates instead).
 pytestmark = pytest.mark.filterwarnings("ignore:Statistics for quantized inputs:UserWarning")
@@ -133,8 +136,8 @@ def test_truncated_json_says_where_it_stops_on_stderr_and_in_the_log(tmp_path):
 
 def test_tensorflow_start_up_chatter_stays_out_of_stderr(tmp_path):
     """absl's warning, the oneDNN notice, "Could not find cuda drivers" and the cuInit
-    line (vww.quiet), with TF_CPP_MIN_LOG_LEVEL unset; TensorFlow's Python deprecation
-    warnings are not native chatter and may remain."""
+    line (vww.base.quiet), with TF_CPP_MIN_LOG_LEVEL unset; and the deprecation notices
+    that building the graph prints with TF_CPP_MIN_LOG_LEVEL=0."""
     env = {key: value for key, value in arithmetic.original_environ().items()
            if key != "TF_CPP_MIN_LOG_LEVEL"}
     result = subprocess.run([sys.executable, "scripts/export_inference_graph.py", "--output",
@@ -143,6 +146,24 @@ def test_tensorflow_start_up_chatter_stays_out_of_stderr(tmp_path):
     assert result.returncode == 0, result.stderr
     native = [line for line in result.stderr.splitlines() if NATIVE_LOG.match(line)]
     assert native == [] and "oneDNN" not in result.stderr and "cuda" not in result.stderr
+    assert "is deprecated" not in result.stderr
+    shown = subprocess.run([sys.executable, "scripts/export_inference_graph.py", "--output",
+                            tmp_path / "again.pb"], cwd=REPO, capture_output=True, text=True,
+                           env={**env, "TF_CPP_MIN_LOG_LEVEL": "0"})
+    assert "is deprecated and will be removed" in shown.stderr  # what the default drops
+
+
+def test_training_and_predict_print_no_deprecation_notices(trained, tmp_path):
+    """The notices TensorFlow printed twice each in a training log, and in predict's output
+    on a checkpoint."""
+    train_dir, log = trained
+    assert "deprecat" not in log
+    Image.new("L", (64, 48), 128).save(tmp_path / "gray.png")
+    result = subprocess.run([sys.executable, "scripts/predict.py", train_dir, tmp_path],
+                            cwd=REPO, capture_output=True, text=True,
+                            env=arithmetic.original_environ())
+    assert result.returncode == 0 and result.stdout, result.stderr
+    assert "deprecat" not in result.stdout + result.stderr
 
 
 def test_missing_file_is_one_line(tmp_path):
@@ -198,3 +219,24 @@ def test_a_split_of_one_class_is_named_by_the_int8_evaluation(tmp_path):
     assert status == 1 and not (tmp_path / "report.json").exists()
     assert lines == [f"error: {shard}: the val split has images of one class only "
                      "(3 of class 0): no ROC"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounts a 1 MiB tmpfs: needs root")
+def test_a_full_disk_is_one_line_with_the_space_left_and_the_remedy(sample_records, tmp_path):
+    """Training on a disk with room for its log and events but not for a checkpoint (a
+    1 MiB tmpfs), as a job of a workflow run: the file it was writing, the space left there,
+    what to do, and the run's command to paste."""
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(tiny)], check=True)
+    try:
+        result = train(sample_records[0], tiny / "train", 5, check=False, env={
+            RUN_ENV: json.dumps({"configfiles": ["my.yaml"], "config": {}})})
+        free = shutil.disk_usage(tiny).free
+        line = one_line_error(result)
+    finally:
+        subprocess.run(["umount", str(tiny)], check=True)
+    assert line.startswith(f"error: {tiny}/train/model.ckpt-5.data-00000-of-00001: "), line
+    assert (f": no space left on the device ({free / 2**20:,.1f} MiB free in {tiny}/train): "
+            "free some space there, or set results_dir to a disk with room, then rerun (it "
+            "resumes where it stopped): snakemake --cores all --configfile my.yaml") in line

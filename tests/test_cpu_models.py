@@ -11,10 +11,10 @@ import sys
 
 import pytest
 
-from conftest import REPO, SHORT, run, sha256
+from conftest import REPO, SHORT, sha256
 from test_training import checkpoint_digests
-from vww import arithmetic
-from vww.coco import images_dir, instances_path, load_json, vww_annotations
+from vww.base import arithmetic
+from vww.data.coco import images_dir, instances_path, load_json, vww_annotations
 
 QEMU = shutil.which("qemu-x86_64")
 CPU_MODEL = "EPYC-Rome"
@@ -31,10 +31,6 @@ def emulated(*args, env=None):
     return result.stdout + result.stderr
 
 
-def emulated_cli(script, *args):
-    return emulated(REPO / "scripts" / script, *args)
-
-
 def test_the_emulated_cpu_is_an_avx2_cpu_without_avx512():
     """What TensorFlow and oneDNN see there: AVX2 and FMA, no AVX-512 (a native run here
     has both)."""
@@ -47,35 +43,64 @@ def test_the_emulated_cpu_is_an_avx2_cpu_without_avx512():
     assert "isa:Intel AVX2" in seen
 
 
-def test_dataset_shards_are_the_same_bytes(sample_coco, tmp_path):
+# The three CLIs in one Python process (TensorFlow starts once: under QEMU that takes a
+# minute), on the sample's records and the short training's frozen graph.
+CHAIN = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import build_tfrecord_shard, quantize, train
+build_tfrecord_shard.main(sys.argv[2].split("\\t"))
+train.main(sys.argv[3].split("\\t"))
+quantize.main(sys.argv[4].split("\\t"))
+"""
+
+
+@pytest.fixture(scope="module")
+def made_here_and_emulated(sample_coco, sample_records, exported, tmp_path_factory):
+    """{"here", "emulated": folder} of a val shard (shard 0 of 4, stored at 96 px), a 2-step
+    training and the int8 conversion of conftest's `exported` frozen graph (50 calibration
+    images), made by this CPU and by the emulated one."""
     root, _, _ = sample_coco
-    annotations = tmp_path / "val.json"
+    records, _ = sample_records
+    out, _ = exported
+    base = tmp_path_factory.mktemp("cpu_models")
+    annotations = base / "val.json"
     annotations.write_text(json.dumps(vww_annotations(load_json(instances_path(root, "val")),
                                                       "person", 0.005)))
-    shards = []
-    for name, runner in (("here", run), ("emulated", emulated_cli)):
-        shard = tmp_path / name / "val.record-00000-of-00004"
-        runner("build_tfrecord_shard.py", "--annotations", annotations, "--images",
-               images_dir(root, "val"), "--shard", 0, "--num-shards", 4, "--output", shard,
-               "--report", tmp_path / name / "report.json", "--max-image-side", 96)
-        shards.append(sha256(shard))
-    assert shards[0] == shards[1]
+    folders = {}
+    for name, prefix in (("here", []), ("emulated", [QEMU, "-cpu", CPU_MODEL])):
+        folder = folders[name] = base / name
+        args = [
+            ["--annotations", annotations, "--images", images_dir(root, "val"), "--shard", 0,
+             "--num-shards", 4, "--output", folder / "val.record-00000-of-00004", "--report",
+             folder / "report.json", "--max-image-side", 96],
+            ["--records", *records["train"], "--num-train-records", 160, "--train-dir",
+             folder / "train", "--steps", 2, *SHORT, "--batch-size", 8],
+            ["--frozen-graph", out / "frozen_ema.pb", "--records", *records["val"],
+             "--num-images", 50, "--output", folder / "model.tflite"],
+        ]
+        done = subprocess.run([*prefix, sys.executable, "-c", CHAIN, REPO / "scripts",
+                               *("\t".join(map(str, cli_args)) for cli_args in args)],
+                              capture_output=True, text=True,
+                              env=arithmetic.original_environ())
+        assert done.returncode == 0, f"{name}: {done.stderr[-4000:]}"
+    return folders
 
 
-def test_training_gives_the_same_checkpoint(sample_records, tmp_path):
-    records, _ = sample_records
-    digests = []
-    for name, runner in (("here", run), ("emulated", emulated_cli)):
-        runner("train.py", "--records", *records["train"], "--num-train-records", 160,
-               "--train-dir", tmp_path / name, "--steps", 2, *SHORT, "--batch-size", 8)
-        digests.append(checkpoint_digests(tmp_path / name, 2))
-    assert digests[0] == digests[1]
+def test_dataset_shards_are_the_same_bytes(made_here_and_emulated):
+    here, emulated = made_here_and_emulated["here"], made_here_and_emulated["emulated"]
+    assert (sha256(here / "val.record-00000-of-00004")
+            == sha256(emulated / "val.record-00000-of-00004"))
 
 
-def test_quantization_gives_the_same_tflite(exported, sample_records, tmp_path):
+def test_training_gives_the_same_checkpoint(made_here_and_emulated):
+    here, emulated = made_here_and_emulated["here"], made_here_and_emulated["emulated"]
+    assert checkpoint_digests(here / "train", 2) == checkpoint_digests(emulated / "train", 2)
+
+
+def test_quantization_gives_the_same_tflite(made_here_and_emulated, exported):
     """The frozen graph and calibration images of conftest's `exported` .tflite."""
     out, _ = exported
-    records, _ = sample_records
-    emulated_cli("quantize.py", "--frozen-graph", out / "frozen_ema.pb", "--records",
-             *records["val"], "--num-images", 50, "--output", tmp_path / "model.tflite")
-    assert sha256(tmp_path / "model.tflite") == sha256(out / "model.tflite")
+    emulated = made_here_and_emulated["emulated"] / "model.tflite"
+    assert sha256(emulated) == sha256(made_here_and_emulated["here"] / "model.tflite")
+    assert sha256(emulated) == sha256(out / "model.tflite")

@@ -9,9 +9,11 @@ import struct
 import pytest
 
 from conftest import SHORT_MODEL, run, sha256, train
-from vww.dataset import eval_examples
-from vww.recipe import RECIPE
-from vww.records import DamagedShardError
+from plot_report import read_events, scalar_series
+from vww.base.cli import RUN_ENV, InputError
+from vww.data.records import DamagedShardError
+from vww.model.dataset import eval_examples
+from vww.model.recipe import RECIPE
 
 # TFRecord framing: 8-byte length, 4-byte crc of it, the data, 4-byte crc of the data.
 HEADER_BYTES, FOOTER_BYTES = 12, 4
@@ -66,7 +68,8 @@ def test_a_damaged_record_is_named_by_file_record_and_offset(val_shard_copy, how
         list(eval_examples([str(shard)], settings))
     message = str(error.value)
     assert message.startswith(f"{shard}: damaged at record 7 ({words} at {offset}"), message
-    assert "delete it and rerun snakemake" in message and "\n" not in message
+    assert message.endswith("rebuild it (the same bytes): snakemake --cores all --config "
+                            "repair=true") and "\n" not in message
 
 
 def one_line_error(result):
@@ -109,8 +112,8 @@ def test_training_checks_its_shards_before_the_first_step(sample_records, tmp_pa
                  "--train-dir", tmp_path / "train", "--steps", 5, check=False)
     assert one_line_error(result) == (
         f"error: {shards[1]}: its sha256 differs from the one {summary} records "
-        "(damaged since it was written): delete it and rerun snakemake, which rebuilds it "
-        "(`snakemake verify` checks every file)")
+        "(damaged since it was written): rebuild it (the same bytes): snakemake --cores all "
+        "--config repair=true")
     assert "step 1/" not in result.stderr
 
     result = train({"train": shards}, tmp_path / "unchecked", 20, check=False)
@@ -129,10 +132,17 @@ def test_a_damaged_checkpoint_is_named_with_its_remedy(exported, tmp_path):
                  "--output", tmp_path / "frozen.pb", check=False)
     line = one_line_error(result)
     assert line.startswith(f"error: {data}: damaged checkpoint (") and "Checksum" in line
-    assert line.endswith(f"move model.ckpt-200.* out of {tmp_path} and rerun snakemake, "
-                         "which retrains from the newest intact checkpoint there (the same "
-                         "bytes)")
+    assert line.endswith("retrain it from the newest intact checkpoint (the same bytes): "
+                         "snakemake --cores all --config repair=true")
     assert not (tmp_path / "frozen.pb").exists()
+    # As a job of a workflow run (which exports how it was started): that run's command.
+    run_env = {RUN_ENV: json.dumps({"snakefile": None, "configfiles": ["my config.yaml"],
+                                    "config": {"download": False, "dataset": {"val_shards": 2}}})}
+    result = run("freeze_graph.py", "--graph", out / "graph.pb", "--checkpoint", copy,
+                 "--output", tmp_path / "frozen.pb", check=False, env=run_env)
+    assert one_line_error(result).endswith(
+        "snakemake --cores all --configfile 'my config.yaml' --config download=false "
+        "'dataset={\"val_shards\": 2}' repair=true")
 
 
 def test_training_resumes_past_a_damaged_newest_checkpoint(sample_records, tmp_path):
@@ -187,3 +197,30 @@ def test_verify_names_every_missing_or_damaged_file(tmp_path):
     assert one_line_error(result) == (
         "error: 4 of 5 files missing or damaged; rebuild them (the same bytes): "
         "snakemake --cores all --config repair=true")
+
+
+def test_a_killed_runs_events_file_is_read_up_to_its_cut_short_record(trained, tmp_path):
+    """kill -9 while TensorBoard's writer was mid-record leaves the events file's last record
+    cut short: the report reads every whole record before it; damage before the end is
+    named, with its remedy."""
+    train_dir, _ = trained
+    events, = sorted(train_dir.glob("events.out.tfevents.*"))
+    # TFRecord framing: each record is its length (8 bytes), a CRC (4), the data, a CRC (4).
+    offsets, offset, data = [], 0, events.read_bytes()
+    while offset < len(data):
+        offsets.append(offset)
+        offset += 8 + 4 + int.from_bytes(data[offset:offset + 8], "little") + 4
+    # The file as a kill -9 left it while its writer was 3 bytes into the record of the
+    # last loss: the report reads what a file of the records before it holds.
+    last = max(index for index, event in enumerate(read_events(events))
+               if any(value.tag == "losses/total_loss" for value in event.summary.value))
+    whole_records, cut = tmp_path / "whole", tmp_path / "cut"
+    for folder, size in ((whole_records, offsets[last]), (cut, offsets[last] + 12 + 3)):
+        folder.mkdir()
+        (folder / events.name).write_bytes(data[:size])
+    assert scalar_series(cut) == scalar_series(whole_records)
+    assert scalar_series(cut) != scalar_series(train_dir)
+
+    flip_byte(cut / events.name, offsets[1] + 12)  # the second record's payload
+    with pytest.raises(InputError, match=f"{cut / events.name}: damaged .*corrupted record"):
+        scalar_series(cut)

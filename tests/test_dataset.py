@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from vww import recipe
-from vww.dataset import record_files, train_dataset
+from vww.model import recipe
+from vww.model.dataset import record_files, train_dataset
 
 SETTINGS = {**{name: default for name, (default, _) in recipe.RECIPE.items()},
             "batch_size": 16, "shuffle_buffer": 64}
@@ -108,7 +108,7 @@ def without_boxes(shards, folder):
 
 
 def test_the_crop_setting_says_whether_person_boxes_guide_the_crop(sample_records, tmp_path):
-    """whole_image (the seed's) never looks at the boxes: the same batches without them;
+    """whole_image (the TFLM guide's) never looks at the boxes: the same batches without them;
     person_boxes does, and without boxes crops as whole_image."""
     records, _ = sample_records
     boxless = {"train": without_boxes(records["train"], tmp_path / "boxless")}

@@ -30,8 +30,8 @@ KEY_ROW = re.compile(r"^\|\s*`([^`]+)`\s*\|")
 
 
 def pages():
-    """README.md and every page of docs/."""
-    return [README, *sorted(DOCS.glob("*.md"))]
+    """README.md, every page of docs/ and scripts/README.md."""
+    return [README, *sorted(DOCS.glob("*.md")), REPO / "scripts" / "README.md"]
 
 
 def name(path):
@@ -205,3 +205,11 @@ def test_no_machine_path_and_no_seed_for_the_guide(page):
              for number, line in enumerate(page.read_text().splitlines(), 1)
              for phrase in FORBIDDEN if phrase in line.lower()]
     assert not found, "\n".join(found)
+
+
+def test_every_cli_is_in_the_scripts_table():
+    """scripts/README.md has a row for every CLI in scripts/, and none for a CLI that is gone."""
+    table = (REPO / "scripts" / "README.md").read_text()
+    listed = set(re.findall(r"^\|[^|]*\| `(\w+)\.py` \|", table, re.MULTILINE))
+    clis = {path.stem for path in (REPO / "scripts").glob("*.py")}
+    assert listed == clis, f"not listed: {sorted(clis - listed)}; gone: {sorted(listed - clis)}"

@@ -1,4 +1,4 @@
-"""Tests for vww.download and scripts/download_file.py against a real local HTTP server."""
+"""Tests for vww.data.download and scripts/download_file.py against a real local HTTP server."""
 
 import hashlib
 import logging
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from vww.download import ChecksumError, DownloadError, download
+from vww.data.download import ChecksumError, DownloadError, download
 
 REPO = Path(__file__).resolve().parents[1]
 CLI = REPO / "scripts" / "download_file.py"
@@ -293,7 +293,7 @@ def test_malformed_checksum_is_rejected_before_any_request(server, dest, checksu
 
 
 def test_progress_is_logged(server, dest, caplog):
-    caplog.set_level(logging.INFO, logger="vww.download")
+    caplog.set_level(logging.INFO, logger="vww.data.download")
     download(server.url, dest, PAYLOAD_MD5, chunk_bytes=64 * 1024,
              progress_interval_s=0, **FAST)
     lines = [r.getMessage() for r in caplog.records if "MB/s" in r.getMessage()]

@@ -11,20 +11,14 @@ import tensorflow as tf
 from tensorflow.lite.python import schema_py_generated as schema
 
 from conftest import SHORT_MODEL, read_records, run, sha256
-from vww import micro, mobilenet_v1, preprocessing, recipe
-from vww.checkpoints import weights_saver
-from vww.dataset import eval_examples, record_files
-from vww.export import INPUT_NODE, OUTPUT_NODE, fold_batch_norms, load_graph_def, serialize
-from vww.tflite import (
-    input_int8,
-    interpreter,
-    invoke,
-    io_quantization,
-    layer_table,
-    quantize,
-    ranged_tensors,
-    reference_calibration,
-)
+from vww.export import micro
+from vww.export.convert import ranged_tensors, reference_calibration
+from vww.export.graph import INPUT_NODE, OUTPUT_NODE, fold_batch_norms, load_graph_def, serialize
+from vww.export.layers import layer_table
+from vww.export.litert import input_int8, interpreter, invoke, io_quantization, quantize
+from vww.model import mobilenet_v1, preprocessing, recipe
+from vww.model.dataset import eval_examples, record_files
+from vww.train.checkpoints import weights_saver
 
 tf1 = tf.compat.v1
 SETTINGS = {**{name: default for name, (default, _) in recipe.RECIPE.items()},

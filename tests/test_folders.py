@@ -12,9 +12,9 @@ from PIL import Image
 from build_tfrecord_shard import build_shard
 from conftest import run
 from summarize_dataset import DatasetError, summarize
-from vww.folders import FolderLayoutError, folder_annotations
-from vww.images import NOT_AN_IMAGE
-from vww.records import parse_example
+from vww.data.folders import FolderLayoutError, folder_annotations
+from vww.data.images import NOT_AN_IMAGE
+from vww.data.records import parse_example
 
 CLASSES = ["no_person", "person"]
 

@@ -9,7 +9,7 @@ import tensorflow as tf
 import tifffile
 from PIL import Image
 
-from vww.images import (
+from vww.data.images import (
     UnreadableImageError,
     decode_image,
     eight_bit,
@@ -29,7 +29,7 @@ def encoded(mode, fmt="JPEG", size=(48, 32)):
 @pytest.mark.parametrize("mode", ["RGB", "L"])
 def test_baseline_jpeg_is_kept_as_is(mode):
     data = encoded(mode)
-    assert tf_jpeg(data, "x.jpg") == (data, 32, 48, None)
+    assert tf_jpeg(data, "x.jpg") == (data, 32, 48, None, 1)
 
 
 @pytest.mark.parametrize("mode,fmt,reason", [
@@ -39,7 +39,7 @@ def test_baseline_jpeg_is_kept_as_is(mode):
 ])
 def test_odd_images_are_reencoded_to_decodable_jpeg(mode, fmt, reason):
     data = encoded(mode, fmt)
-    jpeg, height, width, why = tf_jpeg(data, "x.jpg")
+    jpeg, height, width, why, _ = tf_jpeg(data, "x.jpg")
     assert why == reason and jpeg != data
     assert Image.open(io.BytesIO(jpeg)).format == "JPEG"
     assert tf.io.decode_jpeg(jpeg, channels=3).shape == (32, 48, 3)
@@ -57,8 +57,12 @@ def test_unreadable_image_names_the_file(data):
                                       ("RGB", "PNG")])
 def test_large_images_are_stored_downscaled(mode, fmt):
     data = encoded(mode, fmt, size=(640, 427))
-    jpeg, height, width, _ = tf_jpeg(data, "x.jpg", max_image_side=192)
+    jpeg, height, width, reason, _ = tf_jpeg(data, "x.jpg", max_image_side=192)
     assert (width, height) == (192, 128)  # aspect kept: 427 * 192 / 640 = 128.1
+    # Only the format re-encodes; a JPEG is stored downscaled, with no other reason.
+    assert reason == {"CMYK": "CMYK JPEG", "PNG": "PNG data, not JPEG"}.get(
+        mode if fmt == "JPEG" else fmt)
+    assert decode_image(data, "x.jpg", max_image_side=192).size == (640, 427)
     assert tf.io.decode_jpeg(jpeg, channels=3).shape == (128, 192, 3)
     assert tf_jpeg(data, "x.jpg", max_image_side=192)[0] == jpeg  # deterministic
 
@@ -69,7 +73,7 @@ def test_downscaled_image_keeps_the_picture():
     pixels[:, 320:] = 200
     out = io.BytesIO()
     Image.fromarray(pixels).save(out, format="JPEG", quality=95)
-    jpeg, _, _, _ = tf_jpeg(out.getvalue(), "x.jpg", max_image_side=96)
+    jpeg = tf_jpeg(out.getvalue(), "x.jpg", max_image_side=96).jpeg
     small = tf.io.decode_jpeg(jpeg).numpy().astype(int)
     assert small.shape == (72, 96, 3)
     assert abs(small[:, :40].mean() - 0) < 4 and abs(small[:, 56:].mean() - 200) < 4
@@ -77,7 +81,7 @@ def test_downscaled_image_keeps_the_picture():
 
 def test_small_images_keep_their_bytes():
     data = encoded("RGB", size=(150, 100))
-    assert tf_jpeg(data, "x.jpg", max_image_side=192) == (data, 100, 150, None)
+    assert tf_jpeg(data, "x.jpg", max_image_side=192) == (data, 100, 150, None, 1)
 
 
 @pytest.mark.parametrize("size,max_image_side,expected", [
@@ -88,7 +92,7 @@ def test_stored_size(size, max_image_side, expected):
     assert stored_size(*size, max_image_side) == expected
 
 
-# Every Pillow mode into 8 bits by what its values mean (vww.images.eight_bit), each checked
+# Every Pillow mode into 8 bits by what its values mean (vww.data.images.eight_bit), each checked
 # pixel for pixel against numpy's own computation of the rule, on a file of that mode.
 
 RNG = np.random.default_rng(26)
@@ -291,3 +295,51 @@ def test_sixteen_bit_png_decodes_and_stores_as_its_eight_bit_twin():
     twin16 = file_bytes(Image.fromarray(eight.astype(np.uint16) * 257), "PNG")
     assert np.array_equal(rgb_pixels(twin16, "x"), rgb_pixels(twin8, "x"))
     assert tf_jpeg(twin16, "x.png")[0] == tf_jpeg(twin8, "x.png")[0]
+
+
+# The upright picture of stored pixels `a` [H, W, ...] for each EXIF orientation, from the
+# EXIF specification's table, in numpy: 6 is turned 90 degrees clockwise to show it, 8
+# counter-clockwise, 5 and 7 mirrored about a diagonal.
+UPRIGHT = {1: lambda a: a, 2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1],
+           4: lambda a: a[::-1], 5: lambda a: a.swapaxes(0, 1), 6: lambda a: np.rot90(a, -1),
+           7: lambda a: a[::-1, ::-1].swapaxes(0, 1), 8: lambda a: np.rot90(a, 1)}
+
+
+def with_orientation(pixels, orientation, fmt="PNG"):
+    """`pixels` stored with the EXIF orientation tag `orientation`."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format=fmt, exif=exif, **({"quality": 95}
+                                                                 if fmt == "JPEG" else {}))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_gives_the_upright_picture(orientation):
+    pixels = np.random.default_rng(orientation).integers(0, 255, (20, 30, 3), dtype=np.uint8)
+    decoded = decode_image(with_orientation(pixels, orientation), "photo.png")
+    np.testing.assert_array_equal(np.asarray(decoded.pixels), UPRIGHT[orientation](pixels))
+    assert decoded.size == (decoded.pixels.width, decoded.pixels.height)
+    assert decoded.orientation == orientation
+    np.testing.assert_array_equal(rgb_pixels(with_orientation(pixels, orientation), "p.png"),
+                                  UPRIGHT[orientation](pixels))
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_a_rotated_jpeg_is_stored_upright(orientation):
+    """TensorFlow ignores the tag: the stored JPEG is the upright picture, re-encoded; the
+    file without the tag keeps its bytes."""
+    pixels = np.random.default_rng(0).integers(0, 255, (32, 48, 3), dtype=np.uint8)
+    tagged = with_orientation(pixels, orientation, "JPEG")
+    stored = tf_jpeg(tagged, "photo.jpg")
+    upright = UPRIGHT[orientation](np.asarray(decode_image(with_orientation(pixels, 1, "JPEG"),
+                                                           "p.jpg").pixels))
+    assert stored.reason == f"EXIF orientation {orientation}" and stored.orientation == orientation
+    assert (stored.height, stored.width) == np.asarray(upright).shape[:2]
+    # The upright pixels (the same JPEG decode, turned) re-encoded as the dataset does.
+    out = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(upright)).save(out, format="JPEG", quality=95)
+    assert stored.jpeg == out.getvalue()
+    plain = with_orientation(pixels, 1, "JPEG")
+    assert tf_jpeg(plain, "photo.jpg").jpeg == plain

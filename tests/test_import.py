@@ -15,12 +15,19 @@ import tensorflow as tf
 from numpy.lib.stride_tricks import sliding_window_view
 from tensorflow.lite.python import schema_py_generated as schema
 
-from conftest import REPO, SHORT_MODEL, make_workdir, run, serve_folder, snakemake, write_yaml
+from conftest import (
+    SHORT_MODEL,
+    copy_sample_run,
+    run,
+    run_sample,
+    serve_folder,
+    write_yaml,
+)
 from test_predict import toco_style
-from vww import mobilenet_v1
-from vww.checkpoints import weights_saver
-from vww.dataset import eval_examples, record_files
-from vww.tflite import interpreter, load_classifier
+from vww.export.litert import interpreter, load_classifier
+from vww.model import mobilenet_v1
+from vww.model.dataset import eval_examples, record_files
+from vww.train.checkpoints import weights_saver
 
 tf1 = tf.compat.v1
 SETTINGS = {"image_size": 96, "grayscale": True, "depth_multiplier": 0.25,
@@ -253,39 +260,50 @@ def test_published_zip_gives_its_tflite_or_its_c_array(imported, tmp_path):
 
 
 @pytest.fixture
-def published_server(exported, tmp_path):
-    """127.0.0.1 serving a zip of the exported model laid out as TFLM's published one:
-    (its URL, its md5)."""
-    out, _ = exported
+def published_server(sample_run, tmp_path):
+    """127.0.0.1 serving the reference run's person .tflite zipped as TFLM's published model:
+    (its URL, its md5, the .tflite)."""
+    tflite = sample_run / "results/sample/person_detection/person_detection.tflite"
     served = tmp_path / "served"
     served.mkdir()
     with zipfile.ZipFile(served / "person.zip", "w") as zipped:
-        zipped.write(out / "model.tflite", "person_model_int8/person_detect.tflite")
+        zipped.write(tflite, "person_model_int8/person_detect.tflite")
     with serve_folder(served) as url:
-        yield f"{url}/person.zip", hashlib.md5((served / "person.zip").read_bytes()).hexdigest()
+        yield (f"{url}/person.zip", hashlib.md5((served / "person.zip").read_bytes()).hexdigest(),
+               tflite)
 
 
 @pytest.mark.workflow
-def test_folder_model_fine_tuned_from_the_published_model(published_server, exported,
+def test_folder_model_fine_tuned_from_the_published_model(published_server, sample_run,
                                                           tmp_path):
-    """init_from: tflm_person end to end: download (local server, md5 from the config),
-    extraction, import, its report, eval_init.json, fine-tuning, the .tflite; then a recipe
-    the published model does not fit is refused in one line naming its tensor."""
-    url, md5 = published_server
-    workdir = make_workdir(tmp_path / "work")
-    run("make_sample_folder.py", "--output", workdir / "results/sample_faces")
+    """init_from: tflm_person end to end, in a copy of the reference run (its face shards
+    kept): download (local server, md5 from the config), extraction, import, its report,
+    eval_init.json, fine-tuning, the .tflite; then a recipe the published model does not fit
+    is refused in one line naming its tensor."""
+    url, md5, tflite = published_server
+    workdir = copy_sample_run(sample_run, tmp_path / "work")
+    # The folder model's images and settings (tests/folder_config.yaml), from the published
+    # model: a model of its own, so the reference run's face model stays as it is.
     init = write_yaml(workdir / "init.yaml", f"""\
 tflm_person: {{url: "{url}", md5: {md5}}}
 models:
-  face_detection: {{init_from: tflm_person, steps: 60, log_interval_steps: 20}}
+  published_faces:
+    source: folder
+    folder: results/sample_faces
+    class_names: [no_face, face]
+    init_from: tflm_person
+    steps: 60
+    batch_size: 32
+    learning_rate: 0.01
+    batch_norm_decay: 0.9
+    moving_average_decay: 0.99
+    log_interval_steps: 20
 """)
-    configs = ["--configfile", REPO / "tests/sample_config.yaml",
-               REPO / "tests/folder_config.yaml", init]
-    model_dir = workdir / "results/sample/face_detection"
-    snakemake(workdir, "imported", "results/sample/face_detection/summary.json", *configs)
-    out, _ = exported
+    model_dir = workdir / "results/sample/published_faces"
+    output = run_sample(workdir, "imported", "results/sample/published_faces/summary.json",
+                        configs=[init]).stdout
     published = workdir / "results/sample/published/tflm_person.tflite"
-    assert published.read_bytes() == (out / "model.tflite").read_bytes()
+    assert published.read_bytes() == tflite.read_bytes()
     report = json.loads((model_dir / "init/import_report.json").read_text())
     before = json.loads((model_dir / "eval_init.json").read_text())
     assert report["images"] == before["images"] == 40
@@ -294,13 +312,15 @@ models:
     summary = json.loads((model_dir / "summary.json").read_text())
     assert summary["fine_tuning"]["accuracy_before"] == before["accuracy"]
     assert summary["fine_tuning"]["from_checkpoint"] == "model.ckpt-0"
-    log = (workdir / "results/sample/logs/face_detection/train-60.log").read_text()
-    assert "from results/sample/face_detection/init/model.ckpt-0 (ema weights)" in log
-    assert (model_dir / "face_detection.tflite").stat().st_size > 250_000
+    log = (workdir / "results/sample/logs/published_faces/train-60.log").read_text()
+    assert "from results/sample/published_faces/init/model.ckpt-0 (ema weights)" in log
+    assert (model_dir / "published_faces.tflite").stat().st_size > 250_000
+    # The face shards were the reference run's: not made again.
+    assert "rule tfrecord_shard:" not in output and "rule import_tflite:" in output
 
-    wider = write_yaml(workdir / "wider.yaml", "models:\n  face_detection: "
+    wider = write_yaml(workdir / "wider.yaml", "models:\n  published_faces: "
                                                "{depth_multiplier: 0.5}\n")
-    result = snakemake(workdir, "imported", *configs, wider, check=False)
+    result = run_sample(workdir, "imported", configs=[init, wider], check=False)
     assert result.returncode != 0
     errors = [line for line in result.stdout.splitlines()
               if line.startswith("error: results/sample/published/tflm_person.tflite: ")]

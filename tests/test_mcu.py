@@ -2,21 +2,25 @@
 the real TFLM build for the host and a Cortex-M, scores against LiteRT, the emulator's
 instruction counter on a loop of known length, and the memory split against the ELF."""
 
+import contextlib
 import hashlib
 import json
 import re
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 import yaml
 
-from conftest import REPO, SHORT_MODEL, run, serve_folder, snakemake
-from vww import mcu_elf, preprocessing
-from vww.mcu_frames import TEST_FRAMES_DIR, read_bmp_gray, tflm_test_frame
-from vww.tflite import input_int8, invoke, load_classifier
+from conftest import REPO, SHORT_MODEL, made_once, run, serve_folder, snakemake
+from vww.export.litert import input_int8, invoke, load_classifier
+from vww.mcu import elf as mcu_elf
+from vww.mcu.frames import TEST_FRAMES_DIR, read_bmp_gray, tflm_test_frame
+from vww.model import preprocessing
 
 THIRD_PARTY = REPO.parent / "shared" / "third_party"
 ARCHIVES = yaml.safe_load((REPO / "config.yaml").read_text())["tflm_sources"]["archives"]
@@ -42,13 +46,15 @@ def third_party_server():
 def tflm_tree(third_party_server, tmp_path_factory):
     """Every archive of the config downloaded from the server, checked by its sha256, and
     unpacked into one TFLM tree."""
-    folder = tmp_path_factory.mktemp("tflm_sources")
-    flags = []
-    for name, entry in sorted(ARCHIVES.items()):
-        run("download_file.py", "--url", f"{third_party_server}/{entry['file']}",
-            "--sha256", entry["sha256"], "--output", folder / entry["file"])
-        flags += ["--archive", f"{name}={folder / entry['file']}"]
-    run("unpack_tflm_sources.py", *flags, "--output", folder / "tflm")
+    def make(folder):
+        flags = []
+        for name, entry in sorted(ARCHIVES.items()):
+            run("download_file.py", "--url", f"{third_party_server}/{entry['file']}",
+                "--sha256", entry["sha256"], "--output", folder / entry["file"])
+            flags += ["--archive", f"{name}={folder / entry['file']}"]
+        run("unpack_tflm_sources.py", *flags, "--output", folder / "tflm")
+
+    folder, _ = made_once(tmp_path_factory, "tflm_sources", make)
     return folder / "tflm"
 
 
@@ -57,18 +63,23 @@ def model_c_files(exported, evaluated, tmp_path_factory, sample_records):
     """The short model's generated files as the workflow writes them: <c>.cc, <c>.h and
     <c>_settings.h (with its model.json and micro_check.json), in one folder."""
     out, checkpoint = exported
-    folder = tmp_path_factory.mktemp("c")
-    (folder / "labels.txt").write_text("0:background\n1:person\n")
-    run("describe_model.py", "--labels", folder / "labels.txt", "--tflite", out / "model.tflite",
-        "--tflite-eval", evaluated[1], "--checkpoint", checkpoint, *SHORT_MODEL,
-        "--output", folder / "model.json")
-    run("check_micro.py", "--tflite", out / "model.tflite", "--records",
-        *sample_records[0]["val"], "--num-images", 5, "--output", folder / "micro_check.json")
-    run("write_model_settings.py", "--model-json", folder / "model.json",
-        "--micro-check", folder / "micro_check.json",
-        "--output", folder / "c" / "person_detect_model_data_settings.h")
-    run("write_c_source.py", "--tflite", out / "model.tflite", "--array-name",
-        "g_person_detect_model_data", "--output", folder / "c" / "person_detect_model_data.cc")
+
+    def make(folder):
+        (folder / "labels.txt").write_text("0:background\n1:person\n")
+        run("describe_model.py", "--labels", folder / "labels.txt", "--tflite",
+            out / "model.tflite", "--tflite-eval", evaluated[1], "--checkpoint", checkpoint,
+            *SHORT_MODEL, "--output", folder / "model.json")
+        run("check_micro.py", "--tflite", out / "model.tflite", "--records",
+            *sample_records[0]["val"], "--num-images", 5, "--output",
+            folder / "micro_check.json")
+        run("write_model_settings.py", "--model-json", folder / "model.json",
+            "--micro-check", folder / "micro_check.json",
+            "--output", folder / "c" / "person_detect_model_data_settings.h")
+        run("write_c_source.py", "--tflite", out / "model.tflite", "--array-name",
+            "g_person_detect_model_data", "--output",
+            folder / "c" / "person_detect_model_data.cc")
+
+    folder, _ = made_once(tmp_path_factory, "c", make)
     return folder / "c", out / "model.tflite"
 
 
@@ -76,10 +87,13 @@ def model_c_files(exported, evaluated, tmp_path_factory, sample_records):
 def frames(tflm_tree, model_c_files, sample_records, tmp_path_factory):
     """make_mcu_frames.py's pixels and scores: TFLM's two test frames and VAL_FRAMES val."""
     _, tflite = model_c_files
-    folder = tmp_path_factory.mktemp("frames")
-    run("make_mcu_frames.py", "--tflite", tflite, "--tflm", tflm_tree, "--records",
-        *sample_records[0]["val"], "--val-frames", VAL_FRAMES, "--output-frames",
-        folder / "frames.bin", "--output", folder / "frames.json")
+
+    def make(folder):
+        run("make_mcu_frames.py", "--tflite", tflite, "--tflm", tflm_tree, "--records",
+            *sample_records[0]["val"], "--val-frames", VAL_FRAMES, "--output-frames",
+            folder / "frames.bin", "--output", folder / "frames.json")
+
+    folder, _ = made_once(tmp_path_factory, "frames", make)
     return folder / "frames.bin", folder / "frames.json"
 
 
@@ -117,8 +131,9 @@ def litert_scores(tflite, frames_file, count):
 def host_run(tflm_tree, model_c_files, frames, tmp_path_factory):
     if shutil.which("g++") is None:
         pytest.skip("needs g++")
-    return build_and_run("host", tflm_tree, model_c_files, frames,
-                         tmp_path_factory.mktemp("host"))
+    _, result = made_once(tmp_path_factory, "host", lambda folder: build_and_run(
+        "host", tflm_tree, model_c_files, frames, folder))
+    return result
 
 
 @needs_third_party
@@ -153,6 +168,7 @@ def test_tflm_test_frames_are_pixels_xor_0x80(tflm_tree):
 
 @needs_third_party
 @needs_gxx
+@pytest.mark.emulated
 def test_host_build_scores_equal_litert_with_the_header_unchanged(host_run, model_c_files,
                                                                   frames):
     """The real TFLM build (resolver from the header's op X-macro, kTensorArenaSize,
@@ -235,6 +251,7 @@ def test_cortex_m4f_in_qemu_scores_as_the_host_and_counts_instructions(
     assert 0 < result["stack_bytes_used"] < 64 * 1024
 
 
+@pytest.mark.workflow
 def test_mcu_target_asks_for_a_mirror_then_plans_every_core(workdir):
     """Not in `all`; without tflm_sources.url_base it stops saying what to set; with one, it
     plans the archives, a library per core, a firmware and a run per core, the tables."""
@@ -248,3 +265,28 @@ def test_mcu_target_asks_for_a_mirror_then_plans_every_core(workdir):
                         ("mcu_frames", 1), ("run_firmware", 6), ("mcu_summary", 1)):
         assert re.search(rf"^{rule}\s+{count}$", planned, re.MULTILINE), rule
     assert "download_tflm_archive" not in snakemake(workdir, "-n").stdout
+
+
+@pytest.mark.workflow
+def test_a_missing_toolchain_stops_the_run_before_any_download(workdir, tmp_path):
+    """On a PATH without the Arm compiler and QEMU, target mcu stops as Snakemake plans it,
+    before it downloads an archive: one line with the install command and the container
+    alternative, with the run's own config."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for folder in (Path("/usr/bin"), Path("/bin"), Path(sys.executable).parent):
+        for tool in folder.iterdir():
+            if tool.name not in ("arm-none-eabi-gcc", "qemu-system-arm"):
+                with contextlib.suppress(FileExistsError):
+                    (tools / tool.name).symlink_to(tool)
+    result = snakemake(workdir, "mcu", "--config", "tflm_sources={url_base: http://127.0.0.1:9}",
+                       check=False, env={"PATH": str(tools)})
+    errors = [line for line in result.stdout.splitlines() if line.startswith("error: ")]
+    assert errors == [
+        "error: mcu: the microcontroller build needs arm-none-eabi-gcc, qemu-system-arm, not "
+        "found on PATH: install them (Debian, Ubuntu: sudo apt-get install gcc-arm-none-eabi "
+        "libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm g++ make "
+        "patch), or run every job in the container image: snakemake mcu --cores all "
+        f"--snakefile {REPO / 'Snakefile'} --config "
+        "'tflm_sources={\"url_base\": \"http://127.0.0.1:9\"}' --sdm apptainer"], result.stdout
+    assert not (workdir / "results").exists()  # nothing fetched

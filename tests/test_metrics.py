@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from vww import metrics
+from vww.model import metrics
 
 
 def scores_and_labels(seed=0, count=300):

@@ -6,7 +6,7 @@ import tensorflow as tf
 import yaml
 
 from conftest import REPO
-from vww import mobilenet_v1, recipe
+from vww.model import mobilenet_v1, recipe
 
 tf1 = tf.compat.v1
 SEED_MODEL = {name: default for name, (default, _) in recipe.RECIPE.items()}

@@ -15,11 +15,12 @@ from tensorflow.lite.python import schema_py_generated as schema
 
 from build_tfrecord_shard import build_shard
 from conftest import SHORT_MODEL, run
-from vww import micro
-from vww.dataset import eval_examples, record_files
-from vww.folders import folder_annotations
-from vww.preprocessing import device_frame
-from vww.tflite import dequantize, input_int8, interpreter, io_quantization
+from test_images import with_orientation
+from vww.data.folders import folder_annotations
+from vww.export import micro
+from vww.export.litert import dequantize, input_int8, interpreter, io_quantization
+from vww.model.dataset import eval_examples, record_files
+from vww.model.preprocessing import device_frame
 from write_model_settings import pixel_to_input
 
 PHOTOS = ("astronaut.png", "camera.png", "coffee.png", "rocket.jpg", "hubble_deep_field.jpg")
@@ -158,6 +159,31 @@ def test_sixteen_bit_png_scores_as_its_eight_bit_twin(exported, tmp_path):
                                                tmp_path / "sixteen.png", "--preprocessing", kind)
         assert result.returncode == 0, result.stderr
         assert eight["scores"] == sixteen["scores"], kind
+
+
+def test_a_photo_turned_by_its_exif_orientation_scores_as_the_upright_one(exported, tmp_path):
+    """A phone's portrait: its pixels stored turned, with the orientation (6 or 8) that
+    turns them back. Scored as the upright photo, under both preprocessings."""
+    astronaut = np.asarray(Image.open(Path(skimage.__file__).parent / "data" / "astronaut.png"))
+    Image.fromarray(astronaut).save(tmp_path / "upright.png")
+    # Orientation 6 shows the stored pixels turned 90 degrees clockwise: store them turned
+    # counter-clockwise. 8 the other way.
+    for orientation, turns in ((6, 1), (8, -1)):
+        (tmp_path / f"turned{orientation}.png").write_bytes(
+            with_orientation(np.ascontiguousarray(np.rot90(astronaut, turns)), orientation))
+    out, _ = exported
+    for kind in ("device", "slim_eval"):
+        result, scored = predictions(out / "model.tflite", tmp_path / "upright.png",
+                                     tmp_path / "turned6.png", tmp_path / "turned8.png",
+                                     "--preprocessing", kind)
+        assert result.returncode == 0, result.stderr
+        assert scored[0]["scores"] == scored[1]["scores"] == scored[2]["scores"], kind
+    # Unturned, the model sees another picture: the orientation is what made them equal.
+    (tmp_path / "ignored.png").write_bytes(with_orientation(
+        np.ascontiguousarray(np.rot90(astronaut, 1)), 1))
+    _, (upright, ignored) = predictions(out / "model.tflite", tmp_path / "upright.png",
+                                        tmp_path / "ignored.png")
+    assert upright["scores"] != ignored["scores"]
 
 
 def test_text_output_has_one_line_per_image(exported, photos):

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from vww import preprocessing
+from vww.model import preprocessing
 
 
 def jpeg(width=200, height=150, mode="RGB"):
@@ -60,7 +60,7 @@ def test_eval_image_is_central_crop_resize_gray(mode):
 
 
 def test_train_crop_cuts_the_window_the_seed_would():
-    # Cutting uint8 pixels then converting equals the seed's convert-then-cut, and the
+    # Cutting uint8 pixels then converting equals the TFLM guide's convert-then-cut, and the
     # window is slim's distorted box for that seed.
     pixels = preprocessing.decode(jpeg(width=321, height=217))
     seed = tf.constant([5, 9], tf.int64)

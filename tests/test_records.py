@@ -8,9 +8,10 @@ import pytest
 
 from build_tfrecord_shard import build_shard
 from conftest import read_records
-from vww.coco import images_dir, instances_path, load_json, vww_annotations
-from vww.dataset import record_files
-from vww.records import ShardSetError, shard_name
+from test_images import UPRIGHT, with_orientation
+from vww.data.coco import images_dir, instances_path, load_json, vww_annotations
+from vww.data.records import ShardSetError, shard_name
+from vww.model.dataset import record_files
 
 KEYS = ("xmin", "xmax", "ymin", "ymax")
 
@@ -82,3 +83,27 @@ def test_readers_take_exactly_one_complete_shard_set(tmp_path):
         with pytest.raises(ShardSetError) as err:
             record_files(paths, "val")
         assert str(err.value) == message
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_boxes_of_a_rotated_photo_follow_the_upright_picture(orientation, tmp_path):
+    """A photo whose EXIF orientation turns it (the annotation's box in its stored pixels):
+    the record's box is where that box is in the upright picture the record stores,
+    computed here by turning a mask of the box with numpy."""
+    height, width, (x, y, w, h) = 40, 60, (5, 8, 20, 12)
+    pixels = np.zeros((height, width, 3), np.uint8)
+    (tmp_path / "photo.png").write_bytes(with_orientation(pixels, orientation))
+    image = {"id": 1, "file_name": "photo.png", "label": 1, "width": width, "height": height,
+             "objects": [{"bbox": [x, y, w, h], "area": w * h}]}
+    build_shard([image], tmp_path, tmp_path / "train.record-00000-of-00001")
+    record, = read_records([tmp_path / "train.record-00000-of-00001"])
+
+    mask = np.zeros((height, width), bool)
+    mask[y:y + h, x:x + w] = True
+    upright = UPRIGHT[orientation](mask)
+    rows, cols = np.flatnonzero(upright.any(axis=1)), np.flatnonzero(upright.any(axis=0))
+    expected = {"xmin": cols[0] / upright.shape[1], "xmax": (cols[-1] + 1) / upright.shape[1],
+                "ymin": rows[0] / upright.shape[0], "ymax": (rows[-1] + 1) / upright.shape[0]}
+    assert (record["image/height"], record["image/width"]) == upright.shape
+    for key, value in expected.items():
+        np.testing.assert_allclose(record[f"image/object/bbox/{key}"], [value], rtol=1e-6)

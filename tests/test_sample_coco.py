@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 from pycocotools.coco import COCO
 
-from vww.sample_coco import COCO_CATEGORIES, write_coco_scale, write_sample_coco, write_sample_zips
+from vww.sample.coco import COCO_CATEGORIES, write_coco_scale, write_sample_coco, write_sample_zips
 
 SPLITS = ("train2014", "val2014")
 ZIPS = ("train2014.zip", "val2014.zip", "annotations_trainval2014.zip")

@@ -1,9 +1,9 @@
-"""VWW labels follow the seed's rule; checked against an independent pycocotools count."""
+"""VWW labels follow the TFLM guide's rule; checked against an independent pycocotools count."""
 
 import pytest
 from pycocotools.coco import COCO
 
-from vww.coco import (
+from vww.data.coco import (
     UnknownCategoryError,
     instances_path,
     label_map_text,
@@ -62,7 +62,7 @@ def test_crowd_and_unannotated_images():
     instances["annotations"][0]["iscrowd"] = 1
     instances["images"].append({"id": 2, "file_name": "b.jpg", "width": 10, "height": 10})
     labels = [im["label"] for im in vww_annotations(instances, "person", 0.005)["images"]]
-    assert labels == [0, 1]  # id 2 has no annotation; the crowd counts, as in the seed
+    assert labels == [0, 1]  # id 2 has no annotation; the crowd counts, as in the TFLM guide
 
 
 def test_unknown_category_lists_valid_names():

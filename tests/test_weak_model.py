@@ -15,10 +15,10 @@ from conftest import SHORT_MODEL, read_records, run, train
 from evaluate_tflite import preprocessing_report
 from plot_report import plot_confusion, plot_roc_pr
 from test_export import SETTINGS
-from vww import metrics
-from vww.dataset import eval_examples, record_files
-from vww.files import write_json
-from vww.tflite import input_int8, interpreter, invoke, io_quantization
+from vww.base.files import write_json
+from vww.export.litert import input_int8, interpreter, invoke, io_quantization
+from vww.model import metrics
+from vww.model.dataset import eval_examples, record_files
 
 STEPS = 20
 FIGURES = ("training_curves.png", "confusion_matrix.png", "val_predictions.png", "roc_pr.png",

@@ -1,60 +1,59 @@
-"""The dataset stage end to end: Snakemake on the sample COCO, from a copy or a download."""
+"""The workflow end to end on the sample: the reference run's dataset against pycocotools and
+the instances, its models learning, its report, the same shards from a download, and old
+outputs never mixed with new ones."""
 
 import json
 import math
 import shutil
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPO, make_workdir, read_records, run, sha256, snakemake, write_yaml
+from conftest import (
+    SAMPLE_RESULTS,
+    SAMPLE_RUN_CONFIGS,
+    copy_sample_run,
+    read_records,
+    run,
+    run_sample,
+    serve_folder,
+    sha256,
+    snakemake,
+    write_yaml,
+)
 from test_records import KEYS, expected_boxes
 from test_vww_labels import pycocotools_labels
-from vww.coco import instances_path
+from vww.data.coco import instances_path
+from vww.sample.coco import write_sample_zips
 
 pytestmark = pytest.mark.workflow
 
-SHARDS = "dataset: {train_shards: 3, val_shards: 2}\n"
-# The sample workflow's results (tests/sample_config.yaml's results_dir and coco_dir).
-SAMPLE = "results/sample"
+SAMPLE = SAMPLE_RESULTS
+SAMPLE_COCO = f"{SAMPLE}/coco"
 DATASET = f"{SAMPLE}/datasets/results_sample_coco-person-0.005-192px"
 FACES = f"{SAMPLE}/datasets/results_sample_faces-no_face-face-192px"
+SHARDS = {"train": 4, "val": 2}  # tests/sample_config.yaml's
 
 
-def coco_dataset(workdir):
-    """The one COCO dataset folder of a run of the `dataset` target."""
-    found, = (workdir / "results/datasets").glob("*-person-0.005-192px")
+def coco_dataset(workdir, results="results"):
+    """The one COCO dataset folder under `results`/datasets."""
+    found, = (workdir / results / "datasets").glob("*-person-0.005-192px")
     return found
 
 
-def records(workdir, split):
-    return sorted((coco_dataset(workdir) / "records").glob(f"{split}.record-*"))
-
-
-def shard_digests(workdir):
-    return {p.name: sha256(p) for p in sorted((coco_dataset(workdir) / "records").iterdir())}
-
-
-@pytest.fixture(scope="module")
-def copy_run(sample_coco, tmp_path_factory):
-    """The `dataset` target on the sample's extracted copy (download: false)."""
-    root, _, _ = sample_coco
-    workdir = make_workdir(tmp_path_factory.mktemp("copy") / "work")
-    override = write_yaml(workdir / "override.yaml", SHARDS)
-    snakemake(workdir, "--configfile", override,
-              "--config", f"coco_dir={root}", "download=false", "--", "dataset")
-    return workdir
+def shard_digests(dataset):
+    return {p.name: sha256(p) for p in sorted((dataset / "records").iterdir())}
 
 
 @pytest.mark.parametrize("split", ["train", "val"])
-def test_records_follow_the_seed_rule(copy_run, sample_coco, split):
-    root, _, _ = sample_coco
-    summary = json.loads((coco_dataset(copy_run) / "summary.json").read_text())[split]
-    shards = records(copy_run, split)
+def test_records_follow_the_tflm_guides_rule(sample_run, split):
+    root = sample_run / SAMPLE_COCO
+    summary = json.loads((sample_run / DATASET / "summary.json").read_text())[split]
+    shards = sorted((sample_run / DATASET / "records").glob(f"{split}.record-*"))
     assert [p.name for p in shards] == [
-        f"{split}.record-{i:05d}-of-{len(shards):05d}" for i in range(len(shards))
+        f"{split}.record-{i:05d}-of-{SHARDS[split]:05d}" for i in range(SHARDS[split])
     ]
-    assert len(shards) == {"train": 3, "val": 2}[split]
 
     expected = pycocotools_labels(instances_path(root, split), "person", 0.005)
     boxes = expected_boxes(instances_path(root, split))
@@ -80,34 +79,41 @@ def test_records_follow_the_seed_rule(copy_run, sample_coco, split):
             assert (len(boxes[name]["xmin"]) > 0) == bool(expected[image_id])
     reencoded = {item["reason"] for item in summary["reencoded"]}
     assert {"CMYK JPEG", "PNG data, not JPEG"} <= reencoded
-    assert (coco_dataset(copy_run) / "labels.txt").read_text() == "0:background\n1:person\n"
+    assert (sample_run / DATASET / "labels.txt").read_text() == "0:background\n1:person\n"
 
 
-def test_rerun_has_nothing_to_do(copy_run, sample_coco):
-    root, _, _ = sample_coco
-    result = snakemake(copy_run, "--configfile", copy_run / "override.yaml", "--config",
-                       f"coco_dir={root}", "download=false", "-n", "--", "dataset")
+def test_rerun_has_nothing_to_do(sample_run):
+    result = snakemake(sample_run.folder, "-n", "--configfile", *SAMPLE_RUN_CONFIGS)
     assert "Nothing to be done" in result.stdout
 
 
-def test_download_builds_the_same_bytes(copy_run, sample_coco, coco_server, workdir):
-    _, _, md5s = sample_coco
+def test_download_builds_the_same_bytes(sample_run, tmp_path, workdir):
+    """The reference run's COCO zipped as COCO serves it, from 127.0.0.1: the dataset target
+    downloads, checks, extracts and builds the reference run's shards, byte for byte."""
+    served = tmp_path / "served"
+    md5s = write_sample_zips(sample_run / SAMPLE_COCO, served / "zips")
+    (served / "annotations").mkdir()
+    (served / "zips" / "annotations_trainval2014.zip").rename(
+        served / "annotations" / "annotations_trainval2014.zip")
     md5_yaml = "".join(f"  {name}: {md5}\n" for name, md5 in md5s.items())
-    override = write_yaml(workdir / "download.yaml", SHARDS + f"coco_url: {coco_server}\n"
-                          f"coco_dir: data/coco\nkeep_zips: false\ncoco_md5:\n{md5_yaml}")
-    snakemake(workdir, "--configfile", override, "--", "dataset")
-    assert shard_digests(workdir) == shard_digests(copy_run)
-    assert not list((workdir / "data" / "coco_zips").glob("*.zip"))  # keep_zips: false
-    assert sorted(p.name for p in (workdir / "data" / "coco").iterdir()) == [
-        "annotations", "train2014", "val2014"]
-    log = (workdir / "results/logs/download/val2014.zip.log").read_text()
-    assert "MB" in log
-    # Another mirror of the same zips (same md5s) or other limits redo nothing, although
-    # the zips are gone: the URL and the limits say how to download, not what.
-    mirror = write_yaml(workdir / "mirror.yaml",
-                        f"coco_url: {coco_server.replace('127.0.0.1', 'localhost')}\n"
-                        "download_limits: {min_rate_kib_s: 1}\n")
-    rerun = snakemake(workdir, "--configfile", override, mirror, "-n", "--", "dataset")
+    shards = f"dataset: {{train_shards: {SHARDS['train']}, val_shards: {SHARDS['val']}}}\n"
+    with serve_folder(served) as url:
+        override = write_yaml(workdir / "download.yaml", shards + f"coco_url: {url}\n"
+                              f"coco_dir: data/coco\nkeep_zips: false\ncoco_md5:\n{md5_yaml}")
+        snakemake(workdir, "dataset", "--configfile", override)
+        assert (shard_digests(coco_dataset(workdir))
+                == shard_digests(sample_run / DATASET))
+        assert not list((workdir / "data" / "coco_zips").glob("*.zip"))  # keep_zips: false
+        assert sorted(p.name for p in (workdir / "data" / "coco").iterdir()) == [
+            "annotations", "train2014", "val2014"]
+        log = (workdir / "results/logs/download/val2014.zip.log").read_text()
+        assert "MB" in log
+        # Another mirror of the same zips (same md5s) or other limits redo nothing, although
+        # the zips are gone: the URL and the limits say how to download, not what.
+        mirror = write_yaml(workdir / "mirror.yaml",
+                            f"coco_url: {url.replace('127.0.0.1', 'localhost')}\n"
+                            "download_limits: {min_rate_kib_s: 1}\n")
+        rerun = snakemake(workdir, "-n", "dataset", "--configfile", override, mirror)
     assert "Nothing to be done" in rerun.stdout, rerun.stdout
 
 
@@ -121,60 +127,33 @@ def test_wrong_md5_fails_and_leaves_nothing(sample_coco, coco_server, workdir):
     assert not [p for p in (workdir / "data").rglob("*") if p.is_file()]
 
 
-MODULE_SNAKEFILE = f"""\
-module person_detection:
-    snakefile:
-        "{REPO / 'Snakefile'}"
-    config:
-        config
-
-
-use rule * from person_detection
-"""
-
-
-def check_stage_report(workdir, snakefile, *configs):
-    """report_stages.py on a finished run: every rule that ran a job has its benchmarks;
+def test_stage_report_counts_every_rule_that_ran(sample_run):
+    """report_stages.py on the reference run: every rule that ran a job has its benchmarks;
     jobs and disk of the shard rule agree with the files in the dataset folders."""
-    printed = snakemake(workdir, "--configfile", *configs, "--detailed-summary",
-                        snakefile=snakefile).stdout
+    printed = snakemake(sample_run.folder, "--detailed-summary", "--configfile",
+                        *SAMPLE_RUN_CONFIGS).stdout
     # The table's lines (header first) among Snakemake's messages.
     table = [line for line in printed.splitlines() if line.count("\t") >= 7]
-    (workdir / "outputs.tsv").write_text("\n".join(table) + "\n")
+    outputs = sample_run.folder.parent / "outputs.tsv"
+    outputs.write_text("\n".join(table) + "\n")
     result = run("report_stages.py", "--benchmarks", f"{SAMPLE}/benchmarks",
-                 "--outputs", "outputs.tsv", cwd=workdir)
+                 "--outputs", outputs, cwd=sample_run.folder)
     rows = {cells[0]: cells[1:] for line in result.stdout.splitlines()[2:]
             for cells in [[cell.strip() for cell in line.strip("|").split("|")]]}
     ran = {line.split("\t")[2] for line in table[1:]}
     assert set(rows) - {"all rules"} == ran
-    shard_files = sorted((workdir / SAMPLE / "datasets").glob("*/re*/*-of-000*"))
+    shard_files = sorted((sample_run / SAMPLE / "datasets").glob("*/re*/*-of-000*"))
     assert int(rows["tfrecord_shard"][0]) == len(shard_files) // 2 == 4 + 2 + 4 + 2
     kilobytes = sum(path.stat().st_size for path in shard_files) / 1000
     assert rows["tfrecord_shard"][-1] == f"{kilobytes / 1000:,.1f} MB"
 
 
-def test_sample_workflow_is_byte_reproducible_and_learns(tmp_path):
-    """Two clean runs of the sample workflow (default target) with the folder model
-    fine-tuned from the person model, from folders outside the repository: the workflow's
-    Snakefile run there, and a Snakefile there using it as a module. Identical manifests."""
-    manifests = []
-    for name in ("plain", "module"):
-        workdir = make_workdir(tmp_path / name)
-        run("make_sample_folder.py", "--output", workdir / "results/sample_faces")
-        quick = write_yaml(workdir / "quick.yaml", "models:\n" + "".join(
-            f"  {model}: {{steps: 150, batch_size: 32, log_interval_steps: 50}}\n"
-            for model in ("person_detection", "face_detection")))
-        snakefile = REPO / "Snakefile"
-        if name == "module":
-            snakefile = write_yaml(workdir / "Snakefile", MODULE_SNAKEFILE)
-        snakemake(workdir, "--configfile", REPO / "tests/sample_config.yaml",
-                  REPO / "tests/folder_config.yaml", quick, snakefile=snakefile)
-        manifests.append((workdir / SAMPLE / "MANIFEST.sha256").read_text())
-    assert manifests[0] == manifests[1]
-    check_stage_report(workdir, snakefile, REPO / "tests/sample_config.yaml",
-                       REPO / "tests/folder_config.yaml", quick)
-    listed = [line.split("  ", 1)[1] for line in manifests[0].splitlines()]
-    for kind in ("records/train.record-00000-of-00004", "model.ckpt-150.index",
+def test_the_sample_learns_and_reports(sample_run):
+    """The reference run (the sample with the folder model fine-tuned from the person
+    model): what it lists, learns and reports."""
+    workdir = sample_run.folder
+    listed = [line.split("  ", 1)[1] for line in sample_run.manifest().splitlines()]
+    for kind in ("records/train.record-00000-of-00004", "model.ckpt-300.index",
                  "frozen_graph.pb", "person_detection.tflite", "person_detect_model_data.cc",
                  "person_detect_model_data_settings.h",
                  "face-192px/records/val.record-00001-of-00002", "face_detection.tflite",
@@ -185,10 +164,10 @@ def test_sample_workflow_is_byte_reproducible_and_learns(tmp_path):
     assert summary["val"]["records_by_label"]["0"] > 0
 
     report = json.loads((workdir / SAMPLE / "person_detection/eval.json").read_text())
-    assert report["step"] == 150 and report["images"] == summary["val"]["records"]
+    assert report["step"] == 300 and report["images"] == summary["val"]["records"]
     assert report["accuracy"] >= report["majority_class_rate"] + 0.2, report
-    log = (workdir / SAMPLE / "logs/person_detection/train-150.log").read_text()
-    assert "step 150/150" in log
+    log = (workdir / SAMPLE / "logs/person_detection/train-300.log").read_text()
+    assert "step 300/300" in log
 
     model = json.loads((workdir / SAMPLE / "person_detection/summary.json").read_text())
     assert model["float_accuracy"] == report["accuracy"]
@@ -224,7 +203,7 @@ def test_sample_workflow_is_byte_reproducible_and_learns(tmp_path):
     description = json.loads((model_dir / "model.json").read_text())
     assert description["class_names"] == ["background", "person"]
     assert description["max_image_side"] == 192
-    assert description["checkpoint"] == "train/model.ckpt-150"
+    assert description["checkpoint"] == "train/model.ckpt-300"
     labels = []
     assert description["operating_point"] == point
     for model in (model_dir / "person_detection.tflite", model_dir / "train"):
@@ -243,8 +222,8 @@ def test_sample_workflow_is_byte_reproducible_and_learns(tmp_path):
     assert tuned["fine_tuning"]["accuracy_before"] == before["accuracy"]
     assert tuned["fine_tuning"]["accuracy_after"] == tuned["float_accuracy"] >= 0.75, tuned
     assert tuned["int8_accuracy"] >= 0.75 and tuned["tflm_litert_mismatches"] == 0
-    log = (workdir / SAMPLE / "logs/face_detection/train-150.log").read_text()
-    assert f"from {SAMPLE}/person_detection/train/model.ckpt-150 (ema weights)" in log
+    log = (workdir / SAMPLE / "logs/face_detection/train-300.log").read_text()
+    assert f"from {SAMPLE}/person_detection/train/model.ckpt-300 (ema weights)" in log
 
 
 def test_changed_shards_or_source_never_mix_with_old_outputs(sample_coco, tmp_path, workdir):
@@ -289,17 +268,62 @@ def test_changed_shards_or_source_never_mix_with_old_outputs(sample_coco, tmp_pa
     assert log[-1].startswith(refusal)
 
 
-def test_train_takes_the_runs_cores_and_the_memory_of_its_image_cache(copy_run, sample_coco):
+def test_train_takes_the_runs_cores_and_the_memory_of_its_image_cache(sample_run, tmp_path):
     """Dry runs plan training (and evaluation) with every core of --cores, and the train
     job's mem_mb with its decoded images (cache_images auto), from the built dataset."""
-    root, _, _ = sample_coco
-    train_records = read_records(records(copy_run, "train"))
+    train_records = read_records(sorted((sample_run / DATASET / "records").glob("train.*")))
     decoded = sum(int(ex["image/height"]) * int(ex["image/width"]) * 3 for ex in train_records)
+    # A recipe key changed: training and evaluation are planned again.
+    again = write_yaml(tmp_path / "again.yaml",
+                       "models: {person_detection: {learning_rate: 0.04}}\n")
     for cores in (2, 16):
-        dry = snakemake(copy_run, "--configfile", copy_run / "override.yaml", "--config",
-                        f"coco_dir={root}", "download=false", "--cores", str(cores), "-n",
-                        "--", "evaluate").stdout
-        jobs = {block.split(":", 1)[0]: block for block in dry.split("\nrule ")[1:]}
+        dry = snakemake(sample_run.folder, "-n", "evaluate", "--cores", str(cores),
+                        "--configfile", *SAMPLE_RUN_CONFIGS, again).stdout
+        # The person model's jobs (the face model's are planned too: it starts from it).
+        jobs = {block.split(":", 1)[0]: block for block in dry.split("\nrule ")[1:]
+                if "wildcards: model=person_detection" in block}
         for rule in ("train", "evaluate_checkpoint"):
             assert f"\n    threads: {cores}\n" in jobs[rule], jobs[rule]
         assert f"mem_mb={3000 + math.ceil(decoded * 1.1 / 2**20)}," in jobs["train"]
+
+
+def test_the_crop_study_tables_its_runs(sample_run, tmp_path):
+    """The crop study through Snakemake, in a copy of the reference run (its dataset kept):
+    each crop and seed a model trained and exported by the workflow's rules, outside `all`;
+    the table's figures against numpy's over the runs' own reports."""
+    workdir = copy_sample_run(sample_run, tmp_path / "work")
+    study = write_yaml(tmp_path / "study.yaml", "crop_study: {model: person_detection, "
+                       "seeds: [0, 1]}\nmodels: {person_detection: {steps: 20, "
+                       "calibration_images: 20}}\n")
+    output = run_sample(workdir, "crop_study", configs=[study]).stdout
+    assert "rule tfrecord_shard:" not in output and "rule c_source:" not in output
+    result = json.loads((workdir / SAMPLE / "crop_study/study.json").read_text())
+    table = (workdir / SAMPLE / "crop_study/study.md").read_text().splitlines()
+    assert len(table) == 2 + 2  # header, rule, one row per crop
+    for crop, row in zip(("whole_image", "person_boxes"), table[2:], strict=True):
+        runs = [workdir / SAMPLE / f"crop_study.{crop}.seed{seed}" for seed in (0, 1)]
+        evals = [json.loads((run / "eval.json").read_text()) for run in runs]
+        int8 = [json.loads((run / "tflite_eval.json").read_text()) for run in runs]
+        agreement = [np.mean(np.array(json.loads((run / "predictions/eval.json").read_text())
+                                      ["predicted"])
+                             == json.loads((run / "predictions/tflite_eval.json").read_text())
+                             ["predicted"]["slim_eval"]) for run in runs]
+        assert [e["step"] for e in evals] == [20, 20]
+        expected = {"float_accuracy": [e["accuracy"] for e in evals],
+                    "float_raw_accuracy": [e["by_weights"]["raw"]["accuracy"] for e in evals],
+                    "int8_accuracy": [r["int8_accuracy"] for r in int8],
+                    "float_int8_agreement": agreement,
+                    "false_positives": [e["confusion_matrix"][0][1] for e in evals]}
+        for measure, values in expected.items():
+            mean, sd = result["mean_sd"][crop][measure]
+            assert mean == pytest.approx(np.mean(values)), (crop, measure)
+            assert sd == pytest.approx(np.std(values, ddof=1)), (crop, measure)
+        assert row.startswith(f"| {crop} | ")
+        mean, sd = result["mean_sd"][crop]["float_accuracy"]
+        assert f"| {mean:.3f} ± {sd:.3f} |" in row
+    # Each run trained with its crop and seed.
+    for crop in ("whole_image", "person_boxes"):
+        for seed in (0, 1):
+            record = json.loads((workdir / SAMPLE / f"crop_study.{crop}.seed{seed}/train/"
+                                 "run.json").read_text())
+            assert (record["recipe"]["crop"], record["recipe"]["seed"]) == (crop, seed)

@@ -7,7 +7,7 @@
 #    and packages are not touched) and unpacked: apptainer to its own paths, glibc to
 #    /opt/apptainer-glibc, which apptainer's two binaries are pointed at with patchelf.
 # Idempotent: a working apptainer is left as it is. Test infrastructure only: users install
-# apptainer the normal way (README.md, "Containers").
+# apptainer the normal way (docs/cluster-and-containers.md).
 #   tests/container/install_apptainer.sh
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "$0: needs root" >&2; exit 1; }

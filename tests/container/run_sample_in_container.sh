@@ -1,20 +1,20 @@
 #!/usr/bin/env bash
 # The container image on this machine: build containers/Containerfile with podman (on a local
-# debootstrap bookworm: no registry is reachable here), run the sample workflow inside the
-# image, then the way users run it, `snakemake --sdm apptainer` with the image converted to a
-# SIF (every job in the image, Snakemake on the host), and on the host (the Python
-# environment active when this is called); require identical manifests, and print the
-# timings and the image size. Needs root and Debian's packages (podman, runc, debootstrap:
-# installed if missing; apptainer by install_apptainer.sh here).
-#   tests/container/run_sample_in_container.sh [WORK_DIR]
+# debootstrap bookworm: no registry is reachable here) and compare its Python packages with
+# the host's; run Snakemake itself in the image for the sample's dataset stage; then the way
+# users run it, the image as a SIF with every job in it (`--sdm apptainer`), here through
+# SLURM (tests/slurm/run_sample_on_slurm.sh): every artifact must be the reference run's
+# (REFERENCE_MANIFEST, the tests' reference run of the sample). Prints the timings and the
+# image size. Needs root and Debian's packages (podman, runc, debootstrap: installed if
+# missing; apptainer by install_apptainer.sh here).
+#   REFERENCE_MANIFEST=.../MANIFEST.sha256 tests/container/run_sample_in_container.sh [WORK_DIR]
 # IMAGE and BASE_IMAGE name the image built and the local base (kept between runs);
 # NO_CACHE=1 rebuilds every layer (else podman reuses the layers of an earlier build).
 # SIF_DIR keeps the SIF of each image id (default /var/tmp/person-detection-sif).
-# HOST_MANIFEST=path compares with the manifest of a host run of the same sample (the
-# SLURM test's local run, in CI) instead of running it again.
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "$0: needs root (podman, debootstrap)" >&2; exit 1; }
 command -v snakemake > /dev/null || { echo "$0: activate the workflow's venv first" >&2; exit 1; }
+reference=${REFERENCE_MANIFEST:?set REFERENCE_MANIFEST to the MANIFEST.sha256 of the reference run}
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 work=${1:-$(mktemp -d /tmp/vww-container-run.XXXXXX)}
 mkdir -p "$work"
@@ -87,37 +87,44 @@ podman build --isolation chroot --network host --from "$base" ${NO_CACHE:+--no-c
 build_s=$(( $(date +%s) - start ))
 size=$(podman image inspect --format '{{.Size}}' "$image")
 
-# Both runs use one snapshot of the workflow code (the repository may change meanwhile).
+# One snapshot of the workflow code for the runs (the repository may change meanwhile).
 src=$work/src
 rm -rf "$src" && mkdir -p "$src"
 tar -C "$repo" --exclude=__pycache__ -c "${files[@]}" | tar -C "$src" -x
 
-sample_config=(--configfile tests/sample_config.yaml quick.yaml)
-sample=(--cores 2 "${sample_config[@]}")
-run() {  # run NAME COMMAND...: the sample workflow in a fresh $work/NAME, by COMMAND
-    local dir=$work/$1
-    shift
-    rm -rf "$dir" && mkdir -p "$dir"
-    for f in "${files[@]}"; do ln -sfn "$src/$f" "$dir/$f"; done
-    printf 'models: {person_detection: {steps: 150, batch_size: 32, log_interval_steps: 50}}\n' \
-        > "$dir/quick.yaml"
-    (cd "$dir" && "$@")
-}
+# Python packages, names normalized; pip is not in the lock, the linters are the host's only.
+freeze() { "$@" python -m pip freeze --all 2> /dev/null | grep -v '^pip==' \
+    | awk -F'==' '{ n = tolower($1); gsub(/[-_.]+/, "-", n); print n "==" $2 }' | sort; }
+freeze podman run --rm --network none "$image" > "$work/pip.container"
+lock_names=$(grep -oE '^[a-z0-9][a-z0-9._-]*==' "$repo/envs/requirements.lock" \
+    | tr -d = | tr '_.' '--' | sort)
+freeze env | awk -F'==' 'NR == FNR { keep[$1]; next } $1 in keep' <(echo "$lock_names") - \
+    > "$work/pip.host"
+diff "$work/pip.host" "$work/pip.container" \
+    || { echo "$0: the image's Python packages are not the host's (< host, > image)"; exit 1; }
+echo "python packages: identical ($(wc -l < "$work/pip.host"))"
 
-# In the container: the code read-only at its own path (the work dir's links point there),
-# no network (the sample needs none).
-in_container() {
-    podman run --rm --network none -v "$src:$src:ro" -v "$PWD:$PWD" -w "$PWD" "$image" "$@"
-}
-
+# Snakemake itself in the image (the code read-only at its own path, which the run folder's
+# links point to; no network: the sample needs none), for the sample's dataset stage: its
+# shards and summaries are the reference run's.
+dataset_dir=$work/in-image
+rm -rf "$dataset_dir" && mkdir -p "$dataset_dir"
+for f in "${files[@]}"; do ln -sfn "$src/$f" "$dataset_dir/$f"; done
 start=$(date +%s)
-run container in_container snakemake "${sample[@]}" > "$work/container.log" 2>&1 || { tail -50 "$work/container.log"; exit 1; }
-container_s=$(( $(date +%s) - start ))
+(cd "$dataset_dir" && podman run --rm --network none -v "$src:$src:ro" -v "$PWD:$PWD" -w "$PWD" \
+    "$image" snakemake dataset --cores 2 --configfile tests/sample_config.yaml) \
+    > "$work/in-image.log" 2>&1 || { tail -50 "$work/in-image.log"; exit 1; }
+in_image_s=$(( $(date +%s) - start ))
+(cd "$dataset_dir" && grep ' results/sample/datasets/results_sample_coco' "$reference" \
+    | sha256sum -c --quiet -) \
+    || { echo "$0: the dataset stage in the image did not give the reference run's files"; exit 1; }
+echo "dataset stage with Snakemake in the image: the reference run's labels, shards and summary"
 
-# Snakemake's own way: the image as a SIF (made once per image id), each job in it. The
-# host's PATH for this run has no `python` (Debian has only python3): a job that ran on the
-# host instead of in the image would fail. The workflow snapshot is bound read-only because
-# the run folder's links point there.
+# Snakemake's own way: the image as a SIF (made once per image id), each job in it, through
+# SLURM. The host's PATH for the run has no `python` (Debian has only python3): a job that
+# ran on the host instead of in the image would fail. The workflow snapshot is bound
+# read-only because the run folder's links point there. Squashfs without compression: the
+# SIF is made once here and read locally, and compressing 3 GB took 4 min of the stage.
 "$repo/tests/container/install_apptainer.sh"
 sif_dir=${SIF_DIR:-/var/tmp/person-detection-sif}
 sif=$sif_dir/$(podman image inspect --format '{{.Id}}' "$image").sif
@@ -125,7 +132,8 @@ if [ ! -f "$sif" ]; then
     start=$(date +%s)
     mkdir -p "$sif_dir"
     { podman save --format docker-archive -o "$work/image.tar" "$image" \
-        && apptainer build "$sif.part" "docker-archive://$work/image.tar"; } \
+        && apptainer build --mksquashfs-args "-noI -noD -noF -noX" "$sif.part" \
+            "docker-archive://$work/image.tar"; } \
         > "$work/sif.log" 2>&1 || { tail -20 "$work/sif.log"; exit 1; }
     mv "$sif.part" "$sif" && rm "$work/image.tar"
     echo "SIF $sif: built in $(( $(date +%s) - start )) s"
@@ -133,75 +141,24 @@ fi
 host_path=/usr/sbin:/usr/bin:/sbin:/bin
 ! PATH=$host_path command -v python > /dev/null \
     || { echo "$0: a python on $host_path would hide jobs run outside the image" >&2; exit 1; }
-in_sif=(--sdm apptainer --apptainer-args "--drop-caps CAP_SYS_RESOURCE --bind $src:$src:ro"
-        --config container_image="$sif")
-on_host_path=(env PATH=$host_path "$(command -v snakemake)")
 start=$(date +%s)
-run apptainer "${on_host_path[@]}" "${sample[@]}" "${in_sif[@]}" > "$work/apptainer.log" 2>&1 \
-    || { tail -50 "$work/apptainer.log"; exit 1; }
-apptainer_s=$(( $(date +%s) - start ))
-in_image=$(grep -c "^Activating singularity image $sif" "$work/apptainer.log")
-shell_jobs=$(grep "^Shell command: " "$work/apptainer.log" | grep -vc "^Shell command: None$")
-[ "$in_image" = "$shell_jobs" ] \
-    || { echo "$0: $in_image of $shell_jobs jobs ran in $sif" >&2; exit 1; }
+PATH=$host_path:$(dirname "$(command -v snakemake)") \
+    REFERENCE_MANIFEST=$reference "$repo/tests/slurm/run_sample_on_slurm.sh" "$work/slurm" \
+    --sdm apptainer --apptainer-args "--drop-caps CAP_SYS_RESOURCE --bind $src:$src:ro" \
+    --config container_image="$sif"
+slurm_s=$(( $(date +%s) - start ))
+run_dir=$work/slurm/run
+in_image=$(cat "$run_dir"/.snakemake/slurm_logs/rule_*/*/*.log \
+    | grep -c "^Activating singularity image $sif" || true)
+jobs=$(ls -d "$run_dir"/.snakemake/slurm_logs/rule_*/*/ | wc -l)
+[ "$in_image" = "$jobs" ] || { echo "$0: $in_image of $jobs SLURM jobs ran in $sif" >&2; exit 1; }
 # Nothing but the results in the run folder (HOME is the run folder in the image).
-left=$(cd "$work/apptainer" && ls -A | grep -vxE '\.snakemake|quick\.yaml|results|'"$(IFS='|'; echo "${files[*]}")" || true)
+left=$(cd "$run_dir" && ls -A | grep -vxE '\.snakemake|results|'"$(IFS='|'; echo "${files[*]}")" || true)
 [ -z "$left" ] || { echo "$0: the jobs left in the run folder: $left" >&2; exit 1; }
 
-# Cluster and container once: the int8 conversion again, as a SLURM job (profiles/slurm on
-# the test cluster) in the image; its .tflite must be the one the run's manifest lists.
-trap '"$repo/tests/slurm/cluster.sh" stop' EXIT
-eval "$("$repo/tests/slurm/cluster.sh" start)"
-slurm_start=$(date +%s)
-(cd "$work/apptainer" && "${on_host_path[@]}" "${sample_config[@]}" "${in_sif[@]}" \
-    --profile profiles/slurm --slurm-init-seconds-before-status-checks 5 --latency-wait 5 \
-    --slurm-keep-successful-logs --forcerun quantize --until quantize) \
-    > "$work/slurm-apptainer.log" 2>&1 || { tail -50 "$work/slurm-apptainer.log"; exit 1; }
-slurm_s=$(( $(date +%s) - slurm_start ))
-tflite=results/sample/person_detection/person_detection.tflite
-grep -q "^Activating singularity image $sif" "$work/apptainer/.snakemake/slurm_logs/rule_quantize/"*/*.log \
-    || { echo "$0: the SLURM job's log does not show $sif" >&2; exit 1; }
-
-a=${HOST_MANIFEST:-$work/host/results/sample/MANIFEST.sha256}
-if [ -z "${HOST_MANIFEST:-}" ]; then
-    start=$(date +%s)
-    run host snakemake "${sample[@]}" > "$work/host.log" 2>&1 || { tail -50 "$work/host.log"; exit 1; }
-    host_s="$(( $(date +%s) - start )) s"
-else
-    host_s="(reused: $HOST_MANIFEST)"
-fi
-
 echo "image $image: built in $build_s s, $(( size / 1000000 )) MB ($size bytes)"
-echo "sample workflow: $container_s s in the container, $apptainer_s s with --sdm apptainer" \
-     "($in_image of $shell_jobs jobs in $sif), $host_s on the host (wall time)"
-echo "python: container $(podman run --rm --network none "$image" python -c \
+echo "dataset stage in the image: $in_image_s s; the sample under SLURM, every job in the SIF" \
+     "($in_image of $jobs): $slurm_s s (wall time)"
+echo "python: image $(podman run --rm --network none "$image" python -c \
     'import sys; print(sys.version.split()[0], sys.executable)'), host $(python -c \
     'import sys; print(sys.version.split()[0], sys.executable)')"
-# Python packages, names normalized; pip is not in the lock.
-freeze() { "$@" python -m pip freeze --all 2> /dev/null | grep -v '^pip==' \
-    | awk -F'==' '{ n = tolower($1); gsub(/[-_.]+/, "-", n); print n "==" $2 }' | sort; }
-freeze podman run --rm --network none "$image" > "$work/pip.container"
-freeze env > "$work/pip.host"
-if diff "$work/pip.host" "$work/pip.container" > "$work/pip.diff"; then
-    echo "python packages: identical ($(wc -l < "$work/pip.host"))"
-else
-    echo "python packages differ (< host, > container):"
-    grep '^[<>]' "$work/pip.diff" | sed 's/^/  /'
-fi
-
-echo "SLURM job in the image: $slurm_s s; sacct:"
-sacct -X --starttime "$(date -d "@$slurm_start" +%Y-%m-%dT%H:%M:%S)" \
-    --format=JobID,Comment%60,AllocCPUS,State,Elapsed
-(cd "$work/apptainer" && grep " $tflite\$" results/sample/MANIFEST.sha256 | sha256sum -c -) \
-    || { echo "$0: the SLURM job's $tflite is not the manifest's" >&2; exit 1; }
-for name in container apptainer; do
-    b=$work/$name/results/sample/MANIFEST.sha256
-    if diff -q "$a" "$b" > /dev/null; then
-        echo "manifests identical, host and $name: $(wc -l < "$b") artifacts"
-    else
-        echo "manifests differ (path: host sha256 / $name sha256):"
-        join -1 2 -2 2 -a 1 -a 2 -e - -o 0,1.1,2.1 <(sort -k 2 "$a") <(sort -k 2 "$b") \
-            | awk '$2 != $3 { print "  " $1 ": " $2 " / " $3 }'
-        exit 1
-    fi
-done
