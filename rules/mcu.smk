@@ -22,11 +22,14 @@ rule download_tflm_archive:
     # Compute nodes of clusters often have no internet: download where Snakemake runs.
     localrule: True
     params:
-        url=tflm_archive_url,
-        sha256=lambda wildcards: tflm_archive(wildcards)["sha256"],
+        how=tflm_archive_download,
+        tree_sha256=lambda wildcards: tflm_archive(wildcards)["tar_tree_sha256"],
+        name=tflm_archive_name,
     shell:
-        cli("download_file") + " --url {params.url} --sha256 {params.sha256}"
-        " --output {output} > {log} 2>&1"
+        download_command(
+            "--tar-tree-sha256 {params.tree_sha256}"
+            " --config-key tflm_sources.archives.{params.name}.tar_tree_sha256"
+        )
 
 
 rule tflm_tree:

@@ -8,20 +8,24 @@ TFLM_ARCHIVES = config["tflm_sources"]["archives"]
 TFLM_TREE = f"{MCU}/tflm"
 
 
+def tflm_archive_name(wildcards):
+    """The config's name of the archive named by the file wildcard."""
+    return next(n for n, e in TFLM_ARCHIVES.items() if e["file"] == wildcards.archive_file)
+
+
 def tflm_archive(wildcards):
     """The config entry of the archive named by the file wildcard."""
-    return next(e for e in TFLM_ARCHIVES.values() if e["file"] == wildcards.archive_file)
+    return TFLM_ARCHIVES[tflm_archive_name(wildcards)]
 
 
-def tflm_archive_url(wildcards):
+def tflm_archive_download(wildcards):
+    """Where an archive comes from (a mirror's {url_base}/{file}, else its url) and the
+    download limits: download_settings."""
     base = config["tflm_sources"]["url_base"]
-    if base is None:
-        raise WorkflowError(
-            "tflm_sources.url_base is null: set it to the folder or server holding the TFLM "
-            "archives (e.g. --config tflm_sources='{url_base: file:///path/to/third_party}' "
-            "or in a --configfile), docs/microcontroller.md"
-        )
-    return f"{base.rstrip('/')}/{wildcards.archive_file}"
+    entry = tflm_archive(wildcards)
+    return download_settings(
+        f"{base.rstrip('/')}/{wildcards.archive_file}" if base else entry["url"]
+    )
 
 
 def tflm_archive_flags(wildcards, input):

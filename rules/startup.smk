@@ -12,6 +12,7 @@ import tempfile
 from snakemake.logging import logger
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 from vww.base import integrity
+from vww.base.files import RESULTS_ENV
 from vww.base.cli import RUN_ENV, snakemake_command
 
 
@@ -34,12 +35,14 @@ def command_line_run():
 
 def job_environment():
     """What every job's shell exports: the arithmetic its CLIs compute with
-    (vww.base.arithmetic), and how this run was started, so that a CLI's remedy names the
-    command to paste (vww.base.cli.snakemake_command)."""
+    (vww.base.arithmetic), the results_dir under which what it writes is recorded and its
+    inputs checked (vww.base.files, vww.base.integrity), and how this run was started, so
+    that a CLI's remedy names the command to paste (vww.base.cli.snakemake_command)."""
     run = shlex.quote(json.dumps(command_line_run()))
     # Snakemake formats the prefix as it does a shell command: its braces are doubled.
     return (
         f"export VWW_ARITHMETIC={config['arithmetic']}; "
+        f"export {RESULTS_ENV}={shlex.quote(RESULTS)}; "
         f"export {RUN_ENV}={run.replace('{', '{{').replace('}', '}}')}; "
     )
 
@@ -105,7 +108,7 @@ def repair_damaged_files():
     if not (config["repair"] and workflow.is_main_process):
         return
     shards, reports = shards_and_reports()
-    recorded = integrity.recorded_digests(result("manifest"), shards, reports)
+    recorded = integrity.recorded_digests(result("manifest"), shards, reports, RESULTS)
     damaged = integrity.find_damage(recorded)
     dry_run = workflow.output_settings.dryrun
     for damage in damaged:

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 r"""Download one file (a COCO 2014 zip, a source archive), resumably, and check its
-MD5 or SHA-256.
+MD5 or SHA-256, or the SHA-256 of the tree a source tarball holds (--tar-tree-sha256:
+GitHub's archive and a mirror's of the same tree pass alike, whatever their gzip bytes).
 
 Bytes go to OUTPUT.part. If that file exists from an interrupted run, the
 download resumes from where it stopped (HTTP Range). Dropped connections,
@@ -31,7 +32,7 @@ import sys
 import vww.base.arithmetic  # noqa: F401  (first: see vww/base/arithmetic.py)
 
 from vww.base.cli import cli_parser, main_guard, parse_logged_args
-from vww.data.download import DownloadError, download
+from vww.data.download import TAR_TREE, DownloadError, download
 
 
 def _hex_arg(digits, name):
@@ -63,6 +64,10 @@ def parse_args(argv=None):
                           help="Expected MD5 of the whole file, in hex (any case).")
     checksum.add_argument("--sha256", type=_hex_arg(64, "a SHA-256"),
                           help="Expected SHA-256 of the whole file, in hex (any case).")
+    checksum.add_argument("--tar-tree-sha256", type=_hex_arg(64, "a SHA-256"),
+                          help="Expected SHA-256 of the tree a tarball of one top folder "
+                               "holds: of its files' paths below that folder, modes and "
+                               "contents (vww.data.download.tar_tree_sha256).")
     parser.add_argument("--config-key",
                         help="The config entry the checksum comes from, named in the "
                              "error on a mismatch (e.g. \"coco_md5['val2014.zip']\").")
@@ -106,7 +111,9 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        download(args.url, args.output, args.md5 or args.sha256,
+        checksum = (f"{TAR_TREE}:{args.tar_tree_sha256}" if args.tar_tree_sha256
+                    else args.md5 or args.sha256)
+        download(args.url, args.output, checksum,
                  checksum_key=args.config_key,
                  retries=args.retries, timeout_s=args.timeout,
                  min_rate_bytes_s=args.min_rate_kib_s * 1024,

@@ -58,6 +58,7 @@ from vww.train.checkpoints import (
     init_variables,
     misfits,
     newest_checkpoint,
+    record_checkpoint,
     set_aside_damaged,
 )
 from vww.train.runs import check_resumable, run_record, write_run_record
@@ -222,10 +223,12 @@ def train(files, num_train_records, train_dir, settings, threads=0, init=None,
                         per_step, _duration(per_step * (settings["steps"] - step)))
                     window_start, window_step = time.monotonic(), step
                 if time.monotonic() - last_checkpoint >= settings["checkpoint_interval_s"]:
-                    saver.save(sess, prefix, global_step=step, write_meta_graph=False)
+                    record_checkpoint(saver.save(sess, prefix, global_step=step,
+                                                 write_meta_graph=False))
                     logging.info("checkpoint at step %d", step)
                     last_checkpoint = time.monotonic()
             final = saver.save(sess, prefix, global_step=step, write_meta_graph=False)
+            record_checkpoint(final)
             writer.close()
     if stop.signal:
         raise SystemExit(f"stopped by {stop.signal} at step {step}; saved {final}")

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Check a build's files against the sha256 recorded when they were written.
 
-Checks every artifact MANIFEST.sha256 lists (the last finished build), and every TFRecord
-shard against its shard report (written with the shard, so shards are checked before the
-first manifest exists). Snakemake itself cannot see this damage: it compares time stamps,
-and a flipped byte keeps them. Prints one line per missing or damaged file, then the
-command that rebuilds them with the bytes they had; exit status 1 if there are any.
-`snakemake verify` runs it; `snakemake --config repair=true` rebuilds the damaged files and
-what depends on them (the command printed names the run's config files and values).
+Checks every artifact MANIFEST.sha256 lists (the last finished build) against the sha256 its
+job recorded when it wrote it (or, for a build made before those records, the manifest's),
+and every TFRecord shard against its shard report (written with the shard, so shards are
+checked before the first manifest exists). Snakemake itself cannot see this damage: it
+compares time stamps, and a flipped byte keeps them. Prints one line per missing or damaged
+file, then the command that rebuilds them with the bytes they had; exit status 1 if there
+are any. `snakemake verify` runs it; `snakemake --config repair=true` rebuilds the damaged
+files and what depends on them (the command printed names the run's config files and
+values).
 
 A file rebuilt since the last manifest (after a config change, before the build finished)
 shows as damaged too: finish the build, then verify.
@@ -54,4 +56,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main_guard(main)
+    main_guard(main, check_inputs=False)  # it names every damaged file itself

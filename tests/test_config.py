@@ -31,8 +31,9 @@ def configured(override):
      "models.person_detection.stpes: unknown key; did you mean models.person_detection.steps?"),
     ("sample_dataset: {train_imgs: 20}\ndownload: false",
      "sample_dataset.train_imgs: unknown key; did you mean sample_dataset.train_images?"),
-    ("tflm_sources: {archives: {ruy: {file: x, sha: y}}}",
-     "tflm_sources.archives.ruy.sha: unknown key; did you mean tflm_sources.archives.ruy.sha256?"),
+    ("tflm_sources: {archives: {ruy: {file: x, tree_sha256: y}}}",
+     "tflm_sources.archives.ruy.tree_sha256: unknown key; did you mean "
+     "tflm_sources.archives.ruy.tar_tree_sha256?"),
     ("coco_md5: {val2014.zip: abc}",
      "coco_md5.val2014.zip: 'abc' does not match '^[0-9a-fA-F]{32}$'"),
     ("dataset: {train_shards: 0}", "dataset.train_shards: 0 is less than the minimum of 1"),

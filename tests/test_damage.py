@@ -2,6 +2,7 @@
 `verify_results.py` finds every damaged artifact; training resumes past a damaged
 checkpoint. Real shards, a real trained checkpoint and a real .tflite, damaged on disk."""
 
+import hashlib
 import json
 import shutil
 import struct
@@ -11,6 +12,7 @@ import pytest
 from conftest import SHORT_MODEL, run, sha256, train
 from plot_report import read_events, scalar_series
 from vww.base.cli import RUN_ENV, InputError
+from vww.base.files import RESULTS_ENV, write_json, write_text
 from vww.data.records import DamagedShardError
 from vww.model.dataset import eval_examples
 from vww.model.recipe import RECIPE
@@ -224,3 +226,84 @@ def test_a_killed_runs_events_file_is_read_up_to_its_cut_short_record(trained, t
     flip_byte(cut / events.name, offsets[1] + 12)  # the second record's payload
     with pytest.raises(InputError, match=f"{cut / events.name}: damaged .*corrupted record"):
         scalar_series(cut)
+
+
+def test_what_a_job_writes_is_recorded_as_it_writes_it(tmp_path, monkeypatch):
+    """Under results_dir (as a job of a workflow run: VWW_RESULTS_DIR), each file written
+    atomically gets its sha256 in results_dir/.sha256/<its path>.sha256, computed here by
+    hashlib; outside results_dir, or outside a workflow run, nothing is recorded."""
+    results = tmp_path / "results"
+    monkeypatch.setenv(RESULTS_ENV, str(results))
+    write_json(results / "model" / "eval.json", {"accuracy": 0.5})
+    write_text(tmp_path / "elsewhere.txt", "x")
+    record = results / ".sha256" / "model" / "eval.json.sha256"
+    assert record.read_text() == f"{sha256(results / 'model' / 'eval.json')}  eval.json\n"
+    assert sorted(p.relative_to(results).as_posix() for p in results.rglob("*")
+                  if p.is_file()) == [".sha256/model/eval.json.sha256", "model/eval.json"]
+    monkeypatch.delenv(RESULTS_ENV)
+    write_json(results / "model" / "other.json", {})
+    assert not (results / ".sha256" / "model" / "other.json.sha256").exists()
+
+
+def as_written(results, path, data):
+    """`path` under `results` with `data`, recorded as a job writes it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    record = results / ".sha256" / f"{path.relative_to(results)}.sha256"
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(f"{hashlib.sha256(data).hexdigest()}  {path.name}\n")
+    return record
+
+
+def test_a_job_stops_before_it_reads_an_input_changed_since_it_was_written(exported,
+                                                                          tmp_path):
+    """A .tflite changed after its job recorded it: the job that reads it (the C source's)
+    stops in one line naming it, its record and the command that rebuilds it, before it
+    writes anything; the same file intact goes through."""
+    out, _ = exported
+    results = tmp_path / "results"
+    tflite = results / "m" / "m.tflite"
+    record = as_written(results, tflite, (out / "model.tflite").read_bytes())
+    env = {RESULTS_ENV: str(results),
+           RUN_ENV: json.dumps({"configfiles": ["sample.yaml"], "config": {}})}
+    source = results / "m" / "c" / "m.cc"
+    run("write_c_source.py", "--tflite", tflite, "--array-name", "g_m", "--output", source,
+        env=env)
+    flip_byte(tflite, 1000)
+    source.unlink()
+    result = run("write_c_source.py", "--tflite", tflite, "--array-name", "g_m", "--output",
+                 source, env=env, check=False)
+    assert one_line_error(result) == (
+        f"error: {tflite}: its bytes are not the ones the job that wrote it recorded in "
+        f"{record} (damaged since, or changed by hand): rebuild it (the same bytes): "
+        "snakemake --cores all --configfile sample.yaml --config repair=true")
+    assert not source.exists()
+
+
+def test_the_manifest_never_vouches_for_a_file_changed_since_it_was_written(tmp_path):
+    """write_manifest.py lists each file by the sha256 its job recorded; a file whose bytes
+    are no longer those is refused, named, and no manifest is written."""
+    results = tmp_path / "results"
+    files = [results / "a.tflite", results / "b" / "b.cc"]
+    for index, path in enumerate(files):
+        as_written(results, path, bytes(range(index, index + 100)))
+    manifest = results / "MANIFEST.sha256"
+    env = {RESULTS_ENV: str(results)}
+    run("write_manifest.py", "--output", manifest, *files, env=env)
+    assert manifest.read_text() == "".join(f"{sha256(p)}  {p}\n" for p in files)
+    listed = manifest.read_text()
+    manifest.unlink()
+    files[1].write_bytes(b"changed by hand")
+    result = run("write_manifest.py", "--output", manifest, *files, env=env, check=False)
+    assert one_line_error(result).startswith(f"error: {files[1]}: its bytes are not the ones "
+                                             "the job that wrote it recorded in ")
+    assert not manifest.exists() and listed
+
+
+def test_training_records_its_checkpoints(sample_records, tmp_path):
+    """TensorFlow writes checkpoints itself: train.py records each one it saves."""
+    results = tmp_path / "results"
+    train(sample_records[0], results / "m" / "train", 3, env={RESULTS_ENV: str(results)})
+    for path in sorted((results / "m" / "train").glob("model.ckpt-3.*")):
+        record = results / ".sha256" / "m" / "train" / f"{path.name}.sha256"
+        assert record.read_text() == f"{sha256(path)}  {path.name}\n"

@@ -171,7 +171,7 @@ def keys():
 def test_the_schema_walk_reaches_nested_keys(keys):
     for key in ("arithmetic", "dataset.train_shards", "download_limits.min_rate_kib_s",
                 "coco_md5.train2014.zip", "sample_dataset.seed", "tflm_sources.url_base",
-                f"tflm_sources.archives.{PLACEHOLDER}.sha256", "mcu.cores",
+                f"tflm_sources.archives.{PLACEHOLDER}.tar_tree_sha256", "mcu.cores",
                 f"mcu.cycles_per_instruction.{PLACEHOLDER}", f"mcu.parts.{PLACEHOLDER}.clock_mhz",
                 f"models.{PLACEHOLDER}", f"models.{PLACEHOLDER}.steps",
                 f"models.{PLACEHOLDER}.init_from"):

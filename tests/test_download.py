@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from vww.data.download import ChecksumError, DownloadError, download
+from vww.data.download import ChecksumError, DownloadError, download, tar_tree_sha256
 
 REPO = Path(__file__).resolve().parents[1]
 CLI = REPO / "scripts" / "download_file.py"
@@ -285,9 +285,10 @@ def test_connection_refused_is_a_download_error(dest):
     _assert_nothing_left(dest)
 
 
-@pytest.mark.parametrize("checksum", ["TODO", PAYLOAD_MD5[:-1], PAYLOAD_SHA256 + "0"])
+@pytest.mark.parametrize("checksum", ["TODO", PAYLOAD_MD5[:-1], PAYLOAD_SHA256 + "0",
+                                      f"tar-tree-sha256:{PAYLOAD_MD5}", f"sha1:{PAYLOAD_SHA256}"])
 def test_malformed_checksum_is_rejected_before_any_request(server, dest, checksum):
-    with pytest.raises(ValueError, match="not an MD5 .* or SHA-256"):
+    with pytest.raises(ValueError, match="not an MD5 .*, SHA-256 .* or tar-tree-sha256:"):
         download(server.url, dest, checksum, **FAST)
     assert server.ranges == []
 
@@ -426,8 +427,9 @@ def test_cli_downloads_by_sha256(server, dest):
 def test_cli_help():
     proc = _run_cli("--help")
     assert proc.returncode == 0
-    for option in ("--url", "--md5", "--sha256", "--config-key", "--output", "--retries",
-                   "--timeout", "--log", "--min-rate-kib-s", "--rate-window-s", "--deadline-h"):
+    for option in ("--url", "--md5", "--sha256", "--tar-tree-sha256", "--config-key",
+                   "--output", "--retries", "--timeout", "--log", "--min-rate-kib-s",
+                   "--rate-window-s", "--deadline-h"):
         assert option in proc.stdout
 
 
@@ -442,3 +444,88 @@ def test_cli_trickle_is_stopped_by_the_minimum_rate(server, dest):
     assert server.url in error_lines[0]
     assert "download_limits.min_rate_kib_s" in error_lines[0]
     _assert_stopped_and_kept(dest)
+
+
+def _tree(root):
+    """A small source tree: files in folders, an executable script and a symbolic link."""
+    (root / "src" / "deep").mkdir(parents=True)
+    (root / "README.md").write_text("a tree\n")
+    (root / "src" / "kernel.cc").write_bytes(random.Random(1).randbytes(5000))
+    (root / "src" / "deep" / "data.bin").write_bytes(bytes(range(256)))
+    (root / "build.sh").write_text("#!/bin/sh\nmake\n")
+    (root / "build.sh").chmod(0o755)
+    (root / "link.md").symlink_to("README.md")
+    return root
+
+
+def _tree_digest(root):
+    """The tree's digest computed from the folder itself (the definition of
+    tar_tree_sha256, independently of any tarball)."""
+    lines = []
+    for path in root.rglob("*"):
+        below = path.relative_to(root).as_posix()
+        if path.is_symlink():
+            lines.append(f"{below} -> {os.readlink(path)}")
+        elif path.is_file():
+            mode = "755" if path.stat().st_mode & 0o100 else "644"
+            lines.append(f"{below} {mode} {hashlib.sha256(path.read_bytes()).hexdigest()}")
+    return hashlib.sha256("".join(f"{line}\n" for line in sorted(lines)).encode()).hexdigest()
+
+
+def _tarball(folder, top, output, *tar_options):
+    """`folder` packed by GNU tar as the one top folder `top`, compressed as `output`'s
+    suffix says."""
+    subprocess.run(["tar", "-C", str(folder.parent), *tar_options,
+                    f"--transform=s,^{folder.name},{top},", "-caf", str(output), folder.name],
+                   check=True)
+    return output
+
+
+def test_a_tarballs_tree_digest_ignores_compression_folder_name_and_times(tmp_path):
+    """GitHub's gzip of a tag's archive and a mirror's: other bytes, another top folder name,
+    other times and owners; the same tree, so the same digest, the folder's own."""
+    tree = _tree(tmp_path / "project-v1.0")
+    expected = _tree_digest(tree)
+    upstream = _tarball(tree, "project-1.0", tmp_path / "upstream.tar.gz")
+    mirror = _tarball(tree, "project-v1.0", tmp_path / "mirror.tar.xz",
+                      "--mtime=2000-01-01", "--owner=0", "--group=0", "--sort=name")
+    assert upstream.read_bytes() != mirror.read_bytes()
+    assert tar_tree_sha256(upstream) == tar_tree_sha256(mirror) == expected
+
+
+@pytest.mark.parametrize("change", ["content", "mode", "rename", "extra"])
+def test_a_tarballs_tree_digest_sees_every_change_to_the_tree(tmp_path, change):
+    tree = _tree(tmp_path / "project")
+    before = tar_tree_sha256(_tarball(tree, "project", tmp_path / "before.tar.gz"))
+    if change == "content":
+        (tree / "src" / "deep" / "data.bin").write_bytes(bytes(range(255, -1, -1)))
+    elif change == "mode":
+        (tree / "build.sh").chmod(0o644)
+    elif change == "rename":
+        (tree / "src" / "kernel.cc").rename(tree / "src" / "kernels.cc")
+    else:
+        (tree / "src" / "new.h").write_text("")
+    after = tar_tree_sha256(_tarball(tree, "project", tmp_path / "after.tar.gz"))
+    assert after == _tree_digest(tree) != before
+
+
+def test_cli_checks_a_source_archive_by_its_tree(server, dest, tmp_path):
+    """--tar-tree-sha256: an archive of the expected tree passes whatever its gzip bytes; one
+    of another tree is refused, naming the config key, and nothing is left."""
+    tree = _tree(tmp_path / "project")
+    server.payload = _tarball(tree, "project-0123", tmp_path / "served.tar.gz").read_bytes()
+    proc = _run_cli("--url", server.url, "--tar-tree-sha256", _tree_digest(tree),
+                    "--output", str(dest), "--retries", "1", "--timeout", "5")
+    assert proc.returncode == 0, proc.stderr
+    assert dest.read_bytes() == server.payload
+    dest.unlink()
+    (tree / "README.md").write_text("changed\n")
+    proc = _run_cli("--url", server.url, "--tar-tree-sha256", _tree_digest(tree),
+                    "--output", str(dest), "--config-key", "tflm_sources.archives.x",
+                    "--retries", "1", "--timeout", "5")
+    error_lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 1 and len(error_lines) == 1, proc.stderr
+    assert (f"SHA-256 of the tree mismatch for {server.url}: expected {_tree_digest(tree)}, got "
+            f"{tar_tree_sha256(tmp_path / 'served.tar.gz')}") in error_lines[0]
+    assert "tflm_sources.archives.x" in error_lines[0]
+    _assert_nothing_left(dest)

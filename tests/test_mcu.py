@@ -44,13 +44,14 @@ def third_party_server():
 
 @pytest.fixture(scope="session")
 def tflm_tree(third_party_server, tmp_path_factory):
-    """Every archive of the config downloaded from the server, checked by its sha256, and
-    unpacked into one TFLM tree."""
+    """Every archive of the config downloaded from the server (a mirror: its own gzip
+    bytes), checked by the sha256 of its tree, and unpacked into one TFLM tree."""
     def make(folder):
         flags = []
         for name, entry in sorted(ARCHIVES.items()):
             run("download_file.py", "--url", f"{third_party_server}/{entry['file']}",
-                "--sha256", entry["sha256"], "--output", folder / entry["file"])
+                "--tar-tree-sha256", entry["tar_tree_sha256"], "--output",
+                folder / entry["file"])
             flags += ["--archive", f"{name}={folder / entry['file']}"]
         run("unpack_tflm_sources.py", *flags, "--output", folder / "tflm")
 
@@ -97,25 +98,50 @@ def frames(tflm_tree, model_c_files, sample_records, tmp_path_factory):
     return folder / "frames.bin", folder / "frames.json"
 
 
+def sha256_of(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def digests(folder):
-    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in sorted(folder.iterdir())}
+    return {path.name: sha256_of(path) for path in sorted(folder.iterdir())}
 
 
-def build_and_run(core, tree, c_files, frames, folder):
-    """The core's TFLM library, the application with the model, its run: run.json."""
-    c_dir, _ = c_files
-    library, program = folder / "libtflm.a", folder / "firmware.elf"
+def build_library(core, tree, library):
     run("build_tflm_library.py", "--tflm", tree, "--core", core, "--jobs", 2,
         "--output", library)
-    before = digests(c_dir)
+    return library
+
+
+def build_firmware(core, tree, library, c_dir, program):
     run("build_firmware.py", "--tflm", tree, "--core", core, "--library", library,
         "--c-source", c_dir / "person_detect_model_data.cc",
         "--array-name", "g_person_detect_model_data", "--jobs", 2, "--output", program)
+    return program
+
+
+def build_and_run(core, tree, c_files, frames, folder, library=None):
+    """The core's TFLM library (unless given), the application with the model, its run:
+    run.json."""
+    c_dir, _ = c_files
+    library = library or build_library(core, tree, folder / "libtflm.a")
+    before = digests(c_dir)
+    program = build_firmware(core, tree, library, c_dir, folder / "firmware.elf")
     assert digests(c_dir) == before  # the generated files, used unchanged
     run("run_firmware.py", "--core", core, "--firmware", program, "--frames", frames[0],
         "--frames-json", frames[1], "--output", folder / "run.json")
     return json.loads((folder / "run.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def m4f_library(tflm_tree, tmp_path_factory):
+    """The Cortex-M4F's TFLM library, built once."""
+    if shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("needs gcc-arm-none-eabi")
+    def make(folder):
+        build_library("cortex-m4f", tflm_tree, folder / "libtflm.a")
+
+    folder, _ = made_once(tmp_path_factory, "m4f_library", make)
+    return folder / "libtflm.a"
 
 
 def litert_scores(tflite, frames_file, count):
@@ -152,7 +178,7 @@ def test_archives_are_checked_and_unpacked_where_tflm_expects_them(tflm_tree,
     # A wrong checksum: no file, one error line.
     entry = ARCHIVES["ruy"]
     failed = run("download_file.py", "--url", f"{third_party_server}/{entry['file']}",
-                 "--sha256", "0" * 64, "--output", tmp_path / entry["file"], check=False)
+                 "--tar-tree-sha256", "0" * 64, "--output", tmp_path / entry["file"], check=False)
     assert failed.returncode == 1 and not (tmp_path / entry["file"]).exists()
 
 
@@ -223,10 +249,11 @@ Linker script and memory map
 @needs_arm
 @pytest.mark.emulated
 def test_cortex_m4f_in_qemu_scores_as_the_host_and_counts_instructions(
-        tflm_tree, model_c_files, frames, host_run, tmp_path):
+        tflm_tree, model_c_files, frames, host_run, m4f_library, tmp_path):
     """CMSIS-NN on a Cortex-M4F in QEMU: LiteRT's (and the host's) scores, the instruction
     counter exact on a loop of known length, the memory split adding up to the ELF's."""
-    result = build_and_run("cortex-m4f", tflm_tree, model_c_files, frames, tmp_path)
+    result = build_and_run("cortex-m4f", tflm_tree, model_c_files, frames, tmp_path,
+                           m4f_library)
     scores = [f["scores"] for f in result["frames"]]
     assert scores == [f["scores"] for f in host_run["frames"]]
     assert scores == litert_scores(model_c_files[1], frames[0], 2 + VAL_FRAMES)
@@ -252,18 +279,24 @@ def test_cortex_m4f_in_qemu_scores_as_the_host_and_counts_instructions(
 
 
 @pytest.mark.workflow
-def test_mcu_target_asks_for_a_mirror_then_plans_every_core(workdir):
-    """Not in `all`; without tflm_sources.url_base it stops saying what to set; with one, it
-    plans the archives, a library per core, a firmware and a run per core, the tables."""
-    failed = snakemake(workdir, "-n", "mcu", check=False)
-    assert failed.returncode != 0
-    assert "tflm_sources.url_base is null" in failed.stdout
-    planned = snakemake(workdir, "-n", "mcu", "--config",
-                        "tflm_sources={url_base: http://127.0.0.1:9}").stdout
+def test_mcu_target_needs_no_configuration_and_plans_every_core(workdir):
+    """Not in `all`; from a fresh clone it fetches each pinned archive from GitHub (each
+    checked by its tree), or from a mirror when tflm_sources.url_base names one, and plans a
+    library per core, a firmware and a run per core, the tables."""
+    planned = snakemake(workdir, "-n", "-p", "mcu").stdout
     for rule, count in (("download_tflm_archive", len(ARCHIVES)), ("tflm_tree", 1),
                         ("tflm_library", 6), ("host_program", 1), ("firmware", 5),
                         ("mcu_frames", 1), ("run_firmware", 6), ("mcu_summary", 1)):
         assert re.search(rf"^{rule}\s+{count}$", planned, re.MULTILINE), rule
+    downloads = sorted(re.findall(r"--url (\S+) --tar-tree-sha256 (\w+) --config-key "
+                                  r"tflm_sources\.archives\.([\w-]+)\.tar_tree_sha256", planned))
+    assert downloads == sorted((entry["url"], entry["tar_tree_sha256"], name)
+                               for name, entry in ARCHIVES.items())
+    assert all(url.startswith("https://github.com/") for url, _, _ in downloads)
+    mirrored = snakemake(workdir, "-n", "-p", "mcu", "--config",
+                         "tflm_sources={url_base: http://127.0.0.1:9}").stdout
+    assert sorted(re.findall(r"--url (\S+) --tar-tree-sha256", mirrored)) == sorted(
+        f"http://127.0.0.1:9/{entry['file']}" for entry in ARCHIVES.values())
     assert "download_tflm_archive" not in snakemake(workdir, "-n").stdout
 
 
@@ -290,3 +323,27 @@ def test_a_missing_toolchain_stops_the_run_before_any_download(workdir, tmp_path
         f"--snakefile {REPO / 'Snakefile'} --config "
         "'tflm_sources={\"url_base\": \"http://127.0.0.1:9\"}' --sdm apptainer"], result.stdout
     assert not (workdir / "results").exists()  # nothing fetched
+
+
+@needs_third_party
+@needs_arm
+@pytest.mark.emulated
+def test_two_clean_builds_in_other_places_give_the_same_library_and_firmware(
+        tflm_tree, model_c_files, m4f_library, tmp_path):
+    """The Cortex-M4F's library and ELF built again from scratch with the TFLM tree, the
+    model's C files and the build at other paths: the same bytes, and no path of either
+    build in them (TFLM's error messages name their source files)."""
+    elsewhere = tmp_path / "another" / "clone"
+    elsewhere.mkdir(parents=True)
+    tree = elsewhere / "tflm"
+    tree.symlink_to(tflm_tree.resolve(), target_is_directory=True)
+    c_dir = shutil.copytree(model_c_files[0], elsewhere / "model_c")
+    library = build_library("cortex-m4f", tree, elsewhere / "lib" / "libtflm.a")
+    assert sha256_of(library) == sha256_of(m4f_library)
+    first = build_firmware("cortex-m4f", tflm_tree, m4f_library, model_c_files[0],
+                           tmp_path / "first" / "firmware.elf")
+    second = build_firmware("cortex-m4f", tree, library, c_dir, elsewhere / "firmware.elf")
+    assert sha256_of(first) == sha256_of(second)
+    for folder in (tflm_tree.resolve(), tmp_path, model_c_files[0].resolve(), REPO):
+        assert str(folder).encode() not in first.read_bytes() + library.read_bytes(), folder
+    assert b"tflm/tensorflow/lite/micro/" in library.read_bytes()  # the mapped name

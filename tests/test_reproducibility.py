@@ -156,10 +156,25 @@ def test_the_reference_run_ends_with_each_models_headline(sample_run):
             sample_run.output[-2000:]
 
 
+def test_every_file_of_the_manifest_was_recorded_by_the_job_that_wrote_it(sample_run):
+    """Each manifest line is the record its job wrote beside results_dir (.sha256/), and the
+    file's sha256 (hashlib, here) still equals it."""
+    results = sample_run / SAMPLE_RESULTS
+    lines = (results / "MANIFEST.sha256").read_text().splitlines()
+    assert len(lines) > 20
+    for line in lines:
+        digest, path = line.split("  ")
+        relative = Path(path).relative_to(SAMPLE_RESULTS)
+        record = results / ".sha256" / f"{relative}.sha256"
+        assert record.read_text() == f"{digest}  {relative.name}\n", path
+        assert sha256(sample_run / path) == digest, path
+
+
 def test_damage_is_named_until_repaired_and_a_dry_run_changes_nothing(sample_run, tmp_path):
     """A file of each kind damaged in a copy of the reference run: `snakemake verify` names
-    each and prints the command that repairs them, with the run's config files; a plain dry
-    run plans only the deleted file, a dry run of that command names the damaged ones and
+    each and prints the command that repairs them, with the run's config files; a plain run
+    records none of it as good and verify names the same files after it; a plain dry run
+    plans only the deleted file, a dry run of that command names the damaged ones and
     changes no file, and the command itself, pasted, rebuilds them all: the reference's
     manifest again."""
     workdir = copy_sample_run(sample_run, tmp_path / "damaged")
@@ -174,6 +189,22 @@ def test_damage_is_named_until_repaired_and_a_dry_run_changes_nothing(sample_run
               + " ".join(map(str, SAMPLE_RUN_CONFIGS)) + " --config repair=true")
     assert (f"error: {len(DAMAGE)} of {count} files missing or damaged; rebuild them (the same "
             f"bytes): {remedy}") in result.stdout.splitlines()
+
+    # A plain run after the damage, the C source edited by hand since (a newer time stamp):
+    # it rebuilds the deleted .tflite from the cut frozen graph, so its quantize job stops
+    # before reading that graph, naming it; the manifest is not written again.
+    manifest = (workdir / SAMPLE_RESULTS / "MANIFEST.sha256").read_bytes()
+    os.utime(workdir / f"{MODEL}/c/person_detect_model_data.cc")
+    plain = run_sample(workdir, check=False)
+    assert plain.returncode != 0
+    frozen = f"{MODEL}/export/frozen_graph.pb"
+    assert (f"error: {frozen}: its bytes are not the ones the job that wrote it recorded in "
+            f"{workdir / SAMPLE_RESULTS}/.sha256/person_detection/export/frozen_graph.pb.sha256 "
+            f"(damaged since, or changed by hand): rebuild it (the same bytes): "
+            f"{remedy}") in plain.stdout.splitlines(), plain.stdout[-3000:]
+    assert (workdir / SAMPLE_RESULTS / "MANIFEST.sha256").read_bytes() == manifest
+    named_again = run_sample(workdir, "verify", check=False).stdout
+    assert sorted(re.findall(r"^damaged: (\S+): ", named_again, re.MULTILINE)) == named
 
     before = files_as_they_are(workdir)
     plan = run_sample(workdir, "-n").stdout

@@ -116,14 +116,22 @@ def _fail(line):
     sys.exit(line)
 
 
-def main_guard(main):
+def main_guard(main, check_inputs=True):
     """Run a CLI's main() and exit with its status; print and log its errors.
 
+    First, unless `check_inputs` is false (a CLI that reports damage itself), every file
+    the command line names is checked against the sha256 recorded when it was written
+    (vww.base.integrity.check_arguments): a job stops before it reads a damaged input.
     InputError and an OSError naming a file (missing, a folder, no permission) end in one
     `error: <file>: <what is wrong>` line and status 1; so does `sys.exit("message")`.
     Anything else is a bug to fix: its traceback goes to stderr as usual and to the log.
     """
+    # Imported here: vww.base.integrity imports this module.
+    from vww.base.integrity import check_arguments
+
     try:
+        if check_inputs:
+            check_arguments(sys.argv[1:])
         sys.exit(main())
     except SystemExit as stop:
         if isinstance(stop.code, str):

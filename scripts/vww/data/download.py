@@ -1,4 +1,5 @@
-"""Resumable HTTP downloads that check the MD5 or SHA-256 before making the file visible.
+"""Resumable HTTP downloads that check the MD5 or SHA-256 before making the file visible
+(or, for a source archive, the SHA-256 of the tree it holds: tar_tree_sha256).
 
 COCO's archives are large (train2014.zip is about 13 GB). A download has to
 survive dropped connections and interrupted runs without starting over. It
@@ -26,12 +27,13 @@ import http.client
 import logging
 import os
 import re
+import tarfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
-__all__ = ["ChecksumError", "DownloadError", "download"]
+__all__ = ["TAR_TREE", "ChecksumError", "DownloadError", "download", "tar_tree_sha256"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -75,7 +77,8 @@ def download(
     log: logging.Logger | None = None,
 ) -> None:
     """Download ``url`` to ``dest`` and check that the file has ``checksum``: an MD5 (32 hex
-    digits) or a SHA-256 (64), any case. ``checksum_key`` names the config entry it came
+    digits) or a SHA-256 (64), any case, or ``tar-tree-sha256:`` and the tar_tree_sha256 of
+    the (compressed) tarball. ``checksum_key`` names the config entry it came
     from, for the error message.
 
     Bytes go to ``dest.part``. A ``.part`` left by an earlier run is resumed.
@@ -150,7 +153,7 @@ def download(
             time.sleep(delay)
             attempt += 1
     progress.report()  # the final line, whatever the interval
-    _verify_and_commit(url, part, dest, (algorithm, checksum.lower()), checksum_key, log)
+    _verify_and_commit(url, part, dest, (algorithm, checksum.rpartition(":")[2].lower()), checksum_key, log)
 
 
 def _fetch(url, part, timeout_s, chunk_bytes, progress, limits, log):
@@ -255,12 +258,18 @@ def _verify_and_commit(url, part, dest, expected, checksum_key, log):
     algorithm, checksum = expected
     label = _ALGORITHM_LABELS[algorithm]
     log.info("%s: checking %s", os.path.basename(dest), label)
-    digest = hashlib.new(algorithm)
-    with open(part, "rb") as f:
-        # Read in blocks: the archives are far larger than memory.
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    actual = digest.hexdigest()
+    if algorithm == TAR_TREE:
+        try:
+            actual = tar_tree_sha256(part)
+        except (tarfile.TarError, ValueError, EOFError, OSError) as exc:
+            actual = f"no tarball of one folder ({exc})"
+    else:
+        digest = hashlib.new(algorithm)
+        with open(part, "rb") as f:
+            # Read in blocks: the archives are far larger than memory.
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        actual = digest.hexdigest()
     if actual != checksum:
         # Resuming a corrupt file would never help, so delete it. The next
         # run starts from zero.
@@ -274,18 +283,53 @@ def _verify_and_commit(url, part, dest, expected, checksum_key, log):
     log.info("%s: %s OK, saved to %s", os.path.basename(dest), label, dest)
 
 
-_ALGORITHM_LABELS = {"md5": "MD5", "sha256": "SHA-256"}
+TAR_TREE = "tar-tree-sha256"
+_ALGORITHM_LABELS = {"md5": "MD5", "sha256": "SHA-256", TAR_TREE: "SHA-256 of the tree"}
 _HEX_DIGITS = {32: "md5", 64: "sha256"}
 
 
 def checksum_algorithm(checksum):
-    """hashlib's name for a hex digest by its length: md5 (32 digits) or sha256 (64)."""
-    if isinstance(checksum, str) and re.fullmatch(r"[0-9a-fA-F]+", checksum):
-        algorithm = _HEX_DIGITS.get(len(checksum))
-        if algorithm:
-            return algorithm
+    """hashlib's name for a hex digest by its length: md5 (32 digits) or sha256 (64); or
+    TAR_TREE for "tar-tree-sha256:" and 64 hex digits."""
+    if isinstance(checksum, str):
+        kind, _, digits = checksum.rpartition(":")
+        if kind == TAR_TREE and re.fullmatch(r"[0-9a-fA-F]{64}", digits):
+            return TAR_TREE
+        if not kind and re.fullmatch(r"[0-9a-fA-F]+", digits) and len(digits) in _HEX_DIGITS:
+            return _HEX_DIGITS[len(digits)]
     raise ValueError(
-        f"not an MD5 (32 hex digits) or SHA-256 (64 hex digits) checksum: {checksum!r}")
+        f"not an MD5 (32 hex digits), SHA-256 (64 hex digits) or {TAR_TREE}:<64 hex digits> "
+        f"checksum: {checksum!r}")
+
+
+def tar_tree_sha256(path):
+    """The SHA-256 of the tree a tarball of one top folder holds: of one line per file or
+    symbolic link below that folder, sorted by path ("<path> <mode> <sha256 of content>" or
+    "<path> -> <target>", mode 755 or 644 as git keeps it). It ignores the compression and
+    its bytes (GitHub's gzip of `git archive` is not stable), the top folder's name (a tag's
+    archive drops the tag's "v" from it) and the tar headers' times and owners; it sees a
+    changed, added, removed or renamed file, and a changed executable bit."""
+    lines, tops = [], set()
+    with tarfile.open(path, "r:*") as tar:
+        for member in tar:
+            top, _, below = member.name.strip("/").partition("/")
+            tops.add(top)
+            if member.isdir():
+                continue
+            if member.issym():
+                lines.append(f"{below} -> {member.linkname}")
+            elif member.isfile():
+                digest = hashlib.sha256()
+                with tar.extractfile(member) as content:
+                    for block in iter(lambda: content.read(1 << 20), b""):
+                        digest.update(block)
+                mode = "755" if member.mode & 0o100 else "644"
+                lines.append(f"{below} {mode} {digest.hexdigest()}")
+            else:
+                raise ValueError(f"{member.name}: neither a file, a folder nor a symbolic link")
+    if len(tops) != 1:
+        raise ValueError(f"not one top folder but {len(tops)}")
+    return hashlib.sha256("".join(f"{line}\n" for line in sorted(lines)).encode()).hexdigest()
 
 
 class _Limits:

@@ -31,6 +31,7 @@ from vww.base.cli import InputError
 from vww.base.sessions import session_config
 from vww.export.graph import input_shape
 from vww.model import mobilenet_v1
+from vww.train.checkpoints import record_checkpoint
 from vww.train.training import MOVING_AVERAGE_NAME
 
 tf1 = tf.compat.v1
@@ -290,3 +291,4 @@ def write_checkpoint(values, prefix):
         with tf1.Session() as sess:
             sess.run(tf1.global_variables_initializer())
             saver.save(sess, str(prefix), write_meta_graph=False, write_state=False)
+    record_checkpoint(prefix)

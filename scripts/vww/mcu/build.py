@@ -7,6 +7,10 @@ would build them for the core (its cortex_m_generic target's flags; CMSIS-NN's k
 where TFLM has them, OPTIMIZED_KERNEL_DIR=cmsis_nn), with the Makefile's optimization
 levels: -Os for the framework, -O2 for kernels and CMSIS-NN. The paths are those of TFLM's
 own tree with its downloads (vww.mcu.sources).
+
+Reproducible: each folder compiled from is mapped to a fixed name (-ffile-prefix-map), so
+the paths compiled into the code (__FILE__ in TFLM's error messages) do not depend on where
+the clone, the results or the build are; two clean builds give the same library and ELF.
 """
 
 import shlex
@@ -159,7 +163,14 @@ def library_sources(tflm, target):
     return sorted(sources)
 
 
-def compile_command(target, source, obj, optimization, includes, defines=()):
+def prefix_maps(**folders):
+    """-ffile-prefix-map of each folder (absolute, as the compiles name it) to its name."""
+    return tuple(f"-ffile-prefix-map={Path(path).resolve()}={name}"
+                 for name, path in folders.items())
+
+
+def compile_command(target, source, obj, optimization, includes, maps, defines=()):
+    """The compiler's command line; `maps`: prefix_maps of the folders compiled from."""
     cc, cxx, _ = compilers(target)
     is_c = Path(source).suffix == ".c"
     flags = [*target.flags, *COMMON_FLAGS, *(C_ONLY if is_c else CXX_ONLY)]
@@ -167,7 +178,7 @@ def compile_command(target, source, obj, optimization, includes, defines=()):
         flags += CORTEX_M_FLAGS
         if target.cmsis_nn:
             flags.append("-DCMSIS_NN")
-    return [cc if is_c else cxx, *flags, optimization, *defines,
+    return [cc if is_c else cxx, *flags, optimization, *maps, *defines,
             *(f"-I{path}" for path in includes), "-c", str(source), "-o", str(obj)]
 
 
@@ -195,11 +206,13 @@ def build_library(tflm, target, build_dir, output, jobs):
     number of sources compiled."""
     build_dir = Path(build_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
+    tflm = Path(tflm).resolve()  # absolute: the prefix map sees every path
     includes = include_dirs(tflm)
+    maps = prefix_maps(tflm=tflm)
     commands, objects = [], []
     for source, optimization in library_sources(tflm, target):
         obj = build_dir / object_name(source, tflm)
-        commands.append(compile_command(target, source, obj, optimization, includes))
+        commands.append(compile_command(target, source, obj, optimization, includes, maps))
         objects.append(obj)
     run_commands(commands, jobs)
     _, _, prefix = compilers(target)
@@ -268,16 +281,17 @@ def build_firmware(tflm, target, library, c_dir, c_file, array_name, build_dir, 
                    jobs):
     """Compile the application and the model's C files for a core and link them with the
     TFLM library into `output` (an ELF; a host executable for the host)."""
-    build_dir = Path(build_dir)
+    build_dir, c_dir, tflm = (Path(path).resolve() for path in (build_dir, c_dir, tflm))
     build_dir.mkdir(parents=True, exist_ok=True)
     (build_dir / "model_binding.h").write_text(binding_header(c_file, array_name))
-    includes = [build_dir, Path(c_dir), APP_DIR, *include_dirs(tflm)]
+    includes = [build_dir, c_dir, APP_DIR, *include_dirs(tflm)]
+    maps = prefix_maps(tflm=tflm, app=APP_DIR, model=c_dir, build=build_dir)
     platform = "platform_host.cc" if target.host else "platform_cortex_m.c"
     sources = [APP_DIR / "person_detection_app.cc", APP_DIR / platform,
                Path(c_dir) / f"{c_file}.cc"]
     objects = [build_dir / f"{Path(source).name}.o" for source in sources[:-1]]
     objects.append(build_dir / MODEL_OBJECT)
-    run_commands([compile_command(target, source, obj, KERNEL_OPTIMIZATION, includes)
+    run_commands([compile_command(target, source, obj, KERNEL_OPTIMIZATION, includes, maps)
                   for source, obj in zip(sources, objects)], jobs)
     _, cxx, _ = compilers(target)
     link = [cxx, *target.flags, "-Wl,--gc-sections", "-o", str(output), *map(str, objects),

@@ -7,6 +7,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from vww.base.cli import InputError, snakemake_command
+from vww.base.files import record, record_path, sha256_file
 from vww.train.training import MOVING_AVERAGE_NAME
 
 tf1 = tf.compat.v1
@@ -138,3 +139,11 @@ def init_variables(scope):
     if scope == "all_but_logits":
         variables = [v for v in variables if not v.op.name.startswith(LOGITS_SCOPE)]
     return variables
+
+
+def record_checkpoint(prefix):
+    """Record the sha256 of the files of a checkpoint TensorFlow has just saved (its .index
+    and .data), as vww.base.files records what a job writes (in a workflow run only)."""
+    for path in sorted(Path(prefix).parent.glob(f"{Path(prefix).name}.*")):
+        if record_path(path):
+            record(path, sha256_file(path))
