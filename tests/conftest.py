@@ -191,8 +191,9 @@ def made_once(tmp_path_factory, name, make):
 # The reference run of the sample: the sample config with the folder model fine-tuned from
 # the person model (README's sample), on this CPU with 2 cores, made once per test session
 # and reused by every test that needs a finished sample. Every other run of the sample in
-# the tests runs it another way (another CPU's instruction set and one core, killed and
-# resumed at 16 threads, under SLURM, in the container) and must give its manifest.
+# the tests runs it another way (another CPU's instruction set as a module, killed and
+# resumed at 16 threads; under SLURM in the container, one thread per job) and must give
+# its manifest.
 SAMPLE_RUN_CONFIGS = (REPO / "tests/sample_config.yaml", REPO / "tests/folder_config.yaml")
 SAMPLE_RESULTS = "results/sample"
 # The folder model's images (tests/folder_config.yaml's folder), made before the run.

@@ -123,7 +123,8 @@ echo "dataset stage with Snakemake in the image: the reference run's labels, sha
 # Snakemake's own way: the image as a SIF (made once per image id), each job in it, through
 # SLURM. The host's PATH for the run has no `python` (Debian has only python3): a job that
 # ran on the host instead of in the image would fail. The workflow snapshot is bound
-# read-only because the run folder's links point there. Squashfs without compression: the
+# read-only because the run folder's links point there; the jobs' SLURM logs are kept, to
+# count the jobs that ran in the image. Squashfs without compression: the
 # SIF is made once here and read locally, and compressing 3 GB took 4 min of the stage.
 "$repo/tests/container/install_apptainer.sh"
 sif_dir=${SIF_DIR:-/var/tmp/person-detection-sif}
@@ -143,9 +144,9 @@ host_path=/usr/sbin:/usr/bin:/sbin:/bin
     || { echo "$0: a python on $host_path would hide jobs run outside the image" >&2; exit 1; }
 start=$(date +%s)
 PATH=$host_path:$(dirname "$(command -v snakemake)") \
-    REFERENCE_MANIFEST=$reference "$repo/tests/slurm/run_sample_on_slurm.sh" "$work/slurm" \
+    REFERENCE_MANIFEST=$reference "$src/tests/slurm/run_sample_on_slurm.sh" "$work/slurm" \
     --sdm apptainer --apptainer-args "--drop-caps CAP_SYS_RESOURCE --bind $src:$src:ro" \
-    --config container_image="$sif"
+    --slurm-keep-successful-logs --config container_image="$sif"
 slurm_s=$(( $(date +%s) - start ))
 run_dir=$work/slurm/run
 in_image=$(cat "$run_dir"/.snakemake/slurm_logs/rule_*/*/*.log \

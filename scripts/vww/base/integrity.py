@@ -44,14 +44,17 @@ def check_recorded(path):
 
 
 def check_arguments(arguments):
-    """check_recorded for every existing file a command line names (a checkpoint prefix
-    names its .index and .data files): a CLI's inputs, before it reads them. The job's own
-    outputs do not exist yet (Snakemake removes them first)."""
+    """check_recorded for every existing file a command line names (a name that is no file
+    or folder, as a checkpoint prefix, names its .index and .data files): a CLI's inputs,
+    before it reads them. The job's own outputs do not exist yet (Snakemake removes them
+    first)."""
     for argument in arguments:
         if not argument or argument.startswith("-"):
             continue
         named = Path(argument)
-        for path in (named, *named.parent.glob(f"{glob.escape(named.name)}.*")):
+        paths = ([named] if named.exists()
+                 else named.parent.glob(f"{glob.escape(named.name)}.*"))
+        for path in paths:
             if path.is_file():
                 check_recorded(path)
 
