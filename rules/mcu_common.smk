@@ -72,21 +72,23 @@ MCU_PACKAGES = (
 
 
 def check_mcu_tools():
-    """The Arm toolchain, QEMU and the host compiler the microcontroller build runs, unless
-    its jobs run in the container image (--sdm apptainer), which holds them. Called by the
-    mcu rules' input functions, which Snakemake evaluates as it plans, before any job (the
-    archives' download) runs: a missing tool stops the run in one line."""
-    if DeploymentMethod.APPTAINER in workflow.deployment_settings.deployment_method:
-        return
+    """The Arm toolchain, QEMU and the host compiler the microcontroller build runs: this
+    machine's (the container image does not hold them yet, so its jobs cannot run under
+    --sdm apptainer). Called by the mcu rules' input functions, which Snakemake evaluates as
+    it plans, before any job (the archives' download) runs: a missing tool stops the run in
+    one line, with the install command and the command to run then."""
     missing = [tool for tool in MCU_TOOLS if shutil.which(tool) is None]
-    if missing:
-        sys.exit(
-            f"error: mcu: the microcontroller build needs {', '.join(missing)}, not found on "
-            f"PATH: install them (Debian, Ubuntu: sudo apt-get install {MCU_PACKAGES}), or "
-            "run every job in the container image: "
-            + snakemake_command("mcu", run=command_line_run())
-            + " --sdm apptainer"
-        )
+    if DeploymentMethod.APPTAINER in workflow.deployment_settings.deployment_method:
+        problem = "runs on this machine's tools: the container image has no Arm toolchain or QEMU"
+    elif missing:
+        problem = f"needs {', '.join(missing)}, not found on PATH"
+    else:
+        return
+    sys.exit(
+        f"error: mcu: the microcontroller build {problem}: install them (Debian, Ubuntu: "
+        f"sudo apt-get install {MCU_PACKAGES}) and run "
+        + snakemake_command("mcu", run=command_line_run())
+    )
 
 
 def tflm_archive_files(wildcards):

@@ -303,8 +303,9 @@ def test_mcu_target_needs_no_configuration_and_plans_every_core(workdir):
 @pytest.mark.workflow
 def test_a_missing_toolchain_stops_the_run_before_any_download(workdir, tmp_path):
     """On a PATH without the Arm compiler and QEMU, target mcu stops as Snakemake plans it,
-    before it downloads an archive: one line with the install command and the container
-    alternative, with the run's own config."""
+    before it downloads an archive: one line with the install command and the command to run
+    then, with the run's own config; under --sdm apptainer too (the image has no Arm
+    toolchain)."""
     tools = tmp_path / "bin"
     tools.mkdir()
     for folder in (Path("/usr/bin"), Path("/bin"), Path(sys.executable).parent):
@@ -319,10 +320,17 @@ def test_a_missing_toolchain_stops_the_run_before_any_download(workdir, tmp_path
         "error: mcu: the microcontroller build needs arm-none-eabi-gcc, qemu-system-arm, not "
         "found on PATH: install them (Debian, Ubuntu: sudo apt-get install gcc-arm-none-eabi "
         "libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm g++ make "
-        "patch), or run every job in the container image: snakemake mcu --cores all "
+        "patch) and run snakemake mcu --cores all "
         f"--snakefile {REPO / 'Snakefile'} --config "
-        "'tflm_sources={\"url_base\": \"http://127.0.0.1:9\"}' --sdm apptainer"], result.stdout
+        "'tflm_sources={\"url_base\": \"http://127.0.0.1:9\"}'"], result.stdout
     assert not (workdir / "results").exists()  # nothing fetched
+    in_image = snakemake(workdir, "-n", "mcu", "--sdm", "apptainer", check=False)
+    assert [line for line in in_image.stdout.splitlines() if line.startswith("error: ")] == [
+        "error: mcu: the microcontroller build runs on this machine's tools: the container "
+        "image has no Arm toolchain or QEMU: install them (Debian, Ubuntu: sudo apt-get install "
+        "gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib "
+        f"qemu-system-arm g++ make patch) and run snakemake mcu --cores all --snakefile "
+        f"{REPO / 'Snakefile'}"], in_image.stdout
 
 
 @needs_third_party
